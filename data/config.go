@@ -1,0 +1,223 @@
+package data
+
+import (
+	"net/mail"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Config is an organization's portal configuration. Its JSON form is both the
+// API representation and the stored record.
+type Config struct {
+	Enabled        bool              `json:"enabled"`
+	PortalName     string            `json:"portalName"`
+	Slug           string            `json:"slug"`
+	CustomDomain   string            `json:"customDomain"`
+	WelcomeMessage string            `json:"welcomeMessage"`
+	SupportEmail   string            `json:"supportEmail"`
+	Branding       Branding          `json:"branding"`
+	Auth           AuthSettings      `json:"auth"`
+	Invitations    InvitationSetting `json:"invitations"`
+	Features       []Feature         `json:"features"`
+	Version        int64             `json:"version"`
+	UpdatedAt      time.Time         `json:"updatedAt"`
+	UpdatedBy      string            `json:"updatedBy"`
+}
+
+// Branding is how the customer pages look.
+type Branding struct {
+	LogoURL      string `json:"logoUrl"`
+	FaviconURL   string `json:"faviconUrl"`
+	PrimaryColor string `json:"primaryColor"`
+	AccentColor  string `json:"accentColor"`
+}
+
+// AuthSettings are the session and password rules for portal users.
+type AuthSettings struct {
+	SessionTTLMinutes   int      `json:"sessionTtlMinutes"`
+	IdleTimeoutMinutes  int      `json:"idleTimeoutMinutes"`
+	PasswordMinLength   int      `json:"passwordMinLength"`
+	AllowedEmailDomains []string `json:"allowedEmailDomains"`
+}
+
+// InvitationSetting holds invitation defaults.
+type InvitationSetting struct {
+	ExpiryHours int `json:"expiryHours"`
+}
+
+// Limits of the configuration.
+const (
+	MaxPortalName     = 100
+	MaxWelcomeMessage = 2000
+	MaxDomains        = 100
+	MaxURL            = 2048
+)
+
+var (
+	slugRE  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{1,61}[a-z0-9])$`)
+	colorRE = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
+	// hostRE accepts DNS names of two or more labels (RFC 1123).
+	hostRE = regexp.MustCompile(`^(?i:[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.(?i:[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?))+$`)
+)
+
+// DefaultConfig returns the configuration an organization starts with. The
+// slug is derived from the organization so that it is unique from the start.
+func DefaultConfig(tenant TenantID, now time.Time) Config {
+	return Config{
+		Enabled:    true,
+		PortalName: "Customer Portal",
+		Slug:       DefaultSlug(tenant),
+		Branding:   Branding{PrimaryColor: "#1f6feb", AccentColor: "#0f883e"},
+		Auth: AuthSettings{
+			SessionTTLMinutes:   1440,
+			IdleTimeoutMinutes:  60,
+			PasswordMinLength:   12,
+			AllowedEmailDomains: []string{},
+		},
+		Invitations: InvitationSetting{ExpiryHours: 72},
+		Features:    DefaultFeatures(now),
+		Version:     1,
+		UpdatedAt:   now.UTC(),
+		UpdatedBy:   "system",
+	}
+}
+
+// DefaultSlug derives a valid slug from an organization ID: lowercase
+// letters and digits kept, every other run of characters folded to one dash.
+func DefaultSlug(tenant TenantID) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(string(tenant)) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+			dash = false
+		} else if !dash && b.Len() > 0 {
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	s := strings.Trim(b.String(), "-")
+	if len(s) > 56 {
+		s = strings.TrimRight(s[:56], "-")
+	}
+	if len(s) < 3 {
+		s = "portal-" + s
+		s = strings.TrimRight(s, "-")
+	}
+	if !slugRE.MatchString(s) {
+		s = "portal"
+	}
+	return s
+}
+
+// ValidSlug reports whether s is a well-formed portal slug.
+func ValidSlug(s string) bool { return slugRE.MatchString(s) }
+
+// Validate reports every invalid field at once.
+func (c Config) Validate() error {
+	bad := fieldErrors{}
+	if n := utf8.RuneCountInString(c.PortalName); n < 1 || n > MaxPortalName || strings.TrimSpace(c.PortalName) == "" {
+		bad.add("portalName", "must be 1 to 100 characters")
+	}
+	if !utf8.ValidString(c.PortalName) {
+		bad.add("portalName", "must be valid UTF-8")
+	}
+	if !slugRE.MatchString(c.Slug) {
+		bad.add("slug", "must be 3 to 63 lowercase letters, digits or dashes, starting and ending with a letter or digit")
+	}
+	if c.CustomDomain != "" && (len(c.CustomDomain) > 253 || !hostRE.MatchString(c.CustomDomain)) {
+		bad.add("customDomain", "must be a domain name such as portal.example.com")
+	}
+	if !utf8.ValidString(c.WelcomeMessage) || utf8.RuneCountInString(c.WelcomeMessage) > MaxWelcomeMessage {
+		bad.add("welcomeMessage", "must be at most 2000 characters")
+	}
+	if c.SupportEmail != "" && !ValidEmail(c.SupportEmail) {
+		bad.add("supportEmail", "must be an email address")
+	}
+	checkHTTPS(bad, "branding.logoUrl", c.Branding.LogoURL)
+	checkHTTPS(bad, "branding.faviconUrl", c.Branding.FaviconURL)
+	if c.Branding.PrimaryColor != "" && !colorRE.MatchString(c.Branding.PrimaryColor) {
+		bad.add("branding.primaryColor", "must be a colour as #rrggbb")
+	}
+	if c.Branding.AccentColor != "" && !colorRE.MatchString(c.Branding.AccentColor) {
+		bad.add("branding.accentColor", "must be a colour as #rrggbb")
+	}
+	a := c.Auth
+	if a.SessionTTLMinutes < 5 || a.SessionTTLMinutes > 43200 {
+		bad.add("auth.sessionTtlMinutes", "must be 5 to 43200")
+	}
+	if a.IdleTimeoutMinutes < 5 || a.IdleTimeoutMinutes > max(a.SessionTTLMinutes, 5) {
+		bad.add("auth.idleTimeoutMinutes", "must be 5 to auth.sessionTtlMinutes")
+	}
+	if a.PasswordMinLength < 8 || a.PasswordMinLength > 128 {
+		bad.add("auth.passwordMinLength", "must be 8 to 128")
+	}
+	if len(a.AllowedEmailDomains) > MaxDomains {
+		bad.add("auth.allowedEmailDomains", "must list at most 100 domains")
+	}
+	seen := map[string]bool{}
+	for _, d := range a.AllowedEmailDomains {
+		if len(d) > 253 || !hostRE.MatchString(d) {
+			bad.add("auth.allowedEmailDomains", "must list domain names such as example.com")
+			break
+		}
+		if seen[strings.ToLower(d)] {
+			bad.add("auth.allowedEmailDomains", "must not list a domain twice")
+			break
+		}
+		seen[strings.ToLower(d)] = true
+	}
+	if e := c.Invitations.ExpiryHours; e < 1 || e > 720 {
+		bad.add("invitations.expiryHours", "must be 1 to 720")
+	}
+	return bad.err()
+}
+
+func checkHTTPS(bad fieldErrors, field, raw string) {
+	if raw == "" {
+		return
+	}
+	u, err := url.Parse(raw)
+	if err != nil || len(raw) > MaxURL || u.Scheme != "https" || u.Host == "" || u.User != nil {
+		bad.add(field, "must be an https URL")
+	}
+}
+
+// ValidEmail reports whether s is a plain addr-spec (no display name) of at
+// most 254 bytes with a domain part.
+func ValidEmail(s string) bool {
+	if len(s) > 254 || s == "" || strings.TrimSpace(s) != s {
+		return false
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Name != "" || a.Address != s {
+		return false
+	}
+	at := strings.LastIndexByte(s, '@')
+	return at > 0 && at < len(s)-1 && !strings.ContainsAny(s, "<>\r\n")
+}
+
+// NormalizeEmail is the form emails are compared and indexed in.
+func NormalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// EmailDomainAllowed reports whether email's domain is on the list (an empty
+// list allows any). Comparison ignores case.
+func (a AuthSettings) EmailDomainAllowed(email string) bool {
+	if len(a.AllowedEmailDomains) == 0 {
+		return true
+	}
+	at := strings.LastIndexByte(email, '@')
+	if at < 0 {
+		return false
+	}
+	domain := email[at+1:]
+	for _, d := range a.AllowedEmailDomains {
+		if strings.EqualFold(d, domain) {
+			return true
+		}
+	}
+	return false
+}

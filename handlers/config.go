@@ -1,0 +1,183 @@
+package handlers
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"github.com/salesos/portal/data"
+)
+
+func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
+
+func (s *server) handleConfigGet() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := s.db.Config(r.Context(), principal(r).Tenant)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		w.Header().Set("ETag", etag(c.Version))
+		encode(w, r, s.log, http.StatusOK, c)
+	})
+}
+
+// parseIfMatch reads If-Match: nil when absent or "*", else the version it
+// names. A list of ETags matches when any of them does, so the store is
+// given the one equal to current; that needs the current version, which the
+// store checks, so a list is resolved by returning each candidate.
+func parseIfMatch(h string) (versions []int64, present bool, err error) {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return nil, false, nil
+	}
+	if h == "*" {
+		return nil, false, nil
+	}
+	if len(h) > 1024 {
+		return nil, true, &paramError{name: "If-Match", msg: "is too long"}
+	}
+	for _, part := range strings.Split(h, ",") {
+		part = strings.TrimSpace(part)
+		if strings.HasPrefix(part, "W/") {
+			continue // weak tags never match under If-Match's strong comparison
+		}
+		if len(part) < 2 || part[0] != '"' || part[len(part)-1] != '"' {
+			return nil, true, &paramError{name: "If-Match", msg: `must be "*" or a list of quoted ETags`}
+		}
+		n, err := strconv.ParseInt(part[1:len(part)-1], 10, 64)
+		if err != nil || n < 1 {
+			versions = append(versions, -1) // a tag we never issue: cannot match
+			continue
+		}
+		versions = append(versions, n)
+	}
+	return versions, true, nil
+}
+
+// decodePatch reads a JSON Merge Patch body: one JSON object.
+func decodePatch(w http.ResponseWriter, r *http.Request) (map[string]any, error) {
+	body, err := readBody(w, r, "application/merge-patch+json", "application/json")
+	if err != nil {
+		return nil, err
+	}
+	return decodePatchBytes(body)
+}
+
+func decodePatchBytes(body []byte) (map[string]any, error) {
+	if err := checkJSON(body); err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, &malformedError{msg: "request body is not valid JSON"}
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, data.Invalid("", "must be a JSON object")
+	}
+	return m, nil
+}
+
+func (s *server) handleConfigPatch() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := principal(r)
+		versions, present, err := parseIfMatch(r.Header.Get("If-Match"))
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		patch, err := decodePatch(w, r)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		defaults := data.DefaultConfig(p.Tenant, s.now())
+		c, err := s.db.UpdateConfig(r.Context(), p.Tenant, p.Subject, func(cur data.Config) (data.Config, error) {
+			if present && !matchesAny(versions, cur.Version) {
+				return cur, data.ErrPreconditionFailed
+			}
+			defaults.Slug = cur.Slug // a null slug keeps the portal's address
+			return data.ApplyConfigPatch(cur, patch, defaults)
+		})
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		w.Header().Set("ETag", etag(c.Version))
+		encode(w, r, s.log, http.StatusOK, c)
+	})
+}
+
+func matchesAny(versions []int64, v int64) bool {
+	for _, x := range versions {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *server) handleFeatureList() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := s.db.Config(r.Context(), principal(r).Tenant)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		encode(w, r, s.log, http.StatusOK, map[string]any{"data": c.Features})
+	})
+}
+
+type toggleRequest struct {
+	Enabled *bool `json:"enabled"`
+}
+
+func (s *server) handleFeatureToggle() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := principal(r)
+		id := mux.Vars(r)["featureId"]
+		if !data.KnownFeature(id) {
+			writeError(w, r, s.log, data.ErrNotFound)
+			return
+		}
+		var enabled *bool
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+		if err != nil {
+			writeError(w, r, s.log, &tooLargeError{})
+			return
+		}
+		if len(bytes.TrimSpace(body)) > 0 {
+			// A body is optional; when sent it must be JSON like every other.
+			if _, err := readBody(w, withBody(r, body)); err != nil {
+				writeError(w, r, s.log, err)
+				return
+			}
+			{
+				req, err := decodeBytes[toggleRequest](body)
+				if err != nil {
+					writeError(w, r, s.log, err)
+					return
+				}
+				if req.Enabled == nil {
+					writeError(w, r, s.log, data.Invalid("enabled", "is required when a body is sent"))
+					return
+				}
+				enabled = req.Enabled
+			}
+		}
+		f, err := s.db.SetFeature(r.Context(), p.Tenant, p.Subject, id, enabled)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		encode(w, r, s.log, http.StatusOK, f)
+	})
+}

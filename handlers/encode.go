@@ -1,0 +1,217 @@
+package handlers
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/salesos/portal/data"
+)
+
+// MaxBodyBytes is the largest request body accepted (413 above it).
+const MaxBodyBytes = 1 << 20
+
+// maxJSONDepth bounds the nesting of request JSON, so a hostile body cannot
+// make a decoder or a later walk recurse deeply.
+const maxJSONDepth = 32
+
+// malformedError is a request that cannot be read: 400.
+type malformedError struct{ msg string }
+
+func (e *malformedError) Error() string { return e.msg }
+
+// tooLargeError is a body over MaxBodyBytes: 413.
+type tooLargeError struct{}
+
+func (e *tooLargeError) Error() string { return "request body is larger than 1 MiB" }
+
+// unsupportedTypeError is a body that is not of an accepted media type: 415.
+type unsupportedTypeError struct{ got string }
+
+func (e *unsupportedTypeError) Error() string {
+	return fmt.Sprintf("content type %q is not supported: send application/json", e.got)
+}
+
+// paramError is a bad query parameter: 400.
+type paramError struct{ name, msg string }
+
+func (e *paramError) Error() string { return e.name + " " + e.msg }
+
+// readBody reads the whole body (at most MaxBodyBytes) after checking its
+// media type against accepted.
+func readBody(w http.ResponseWriter, r *http.Request, accepted ...string) ([]byte, error) {
+	if len(accepted) == 0 {
+		accepted = []string{"application/json"}
+	}
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if ct == "" || err != nil || !contains(accepted, strings.ToLower(mt)) {
+		return nil, &unsupportedTypeError{got: ct}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, &tooLargeError{}
+		}
+		return nil, &malformedError{msg: "request body could not be read"}
+	}
+	return body, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// decode reads a JSON body into a T: 415 unless JSON, 413 over 1 MiB, 400 if
+// malformed or followed by more data, 422 for unknown fields or wrong types.
+func decode[T any](w http.ResponseWriter, r *http.Request) (T, error) {
+	var v T
+	body, err := readBody(w, r)
+	if err != nil {
+		return v, err
+	}
+	return decodeBytes[T](body)
+}
+
+// decodeBytes is decode's parsing half, shared by the fuzz targets.
+func decodeBytes[T any](body []byte) (T, error) {
+	var v T
+	if err := checkJSON(body); err != nil {
+		return v, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		return v, jsonError(err)
+	}
+	return v, nil
+}
+
+// checkJSON rejects what is not one well-formed JSON value of bounded depth.
+func checkJSON(body []byte) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return &malformedError{msg: "request body is empty: send a JSON document"}
+	}
+	if !json.Valid(body) {
+		return &malformedError{msg: "request body is not valid JSON"}
+	}
+	depth, maxDepth, inString, escaped := 0, 0, false, false
+	for _, c := range body {
+		switch {
+		case inString && escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{' || c == '[':
+			depth++
+			maxDepth = max(maxDepth, depth)
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	if maxDepth > maxJSONDepth {
+		return &malformedError{msg: fmt.Sprintf("request body nests deeper than %d levels", maxJSONDepth)}
+	}
+	return nil
+}
+
+// jsonError turns a decoding error of valid JSON into a validation error
+// naming the field.
+func jsonError(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		field := te.Field
+		if field == "" {
+			return data.Invalid("", "must be a JSON "+jsonKind(te.Type.Kind().String()))
+		}
+		return data.Invalid(field, "must be "+article(jsonKind(te.Type.Kind().String())))
+	}
+	msg := err.Error()
+	if rest, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+		name, _ := strconv.Unquote(rest)
+		if name == "" {
+			name = rest
+		}
+		return data.Invalid(name, "is not a known field")
+	}
+	return &malformedError{msg: "request body is not valid JSON"}
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "string"
+	case "bool":
+		return "boolean"
+	case "int", "int64", "int32", "float64", "uint", "uint64":
+		return "number"
+	case "slice", "array":
+		return "array"
+	case "struct", "map", "ptr":
+		return "object"
+	}
+	return "value of another type"
+}
+
+func article(kind string) string {
+	switch kind {
+	case "array", "object":
+		return "an " + kind
+	case "number":
+		return "a whole number"
+	}
+	return "a " + kind
+}
+
+// encode writes v as JSON with status.
+func encode(w http.ResponseWriter, r *http.Request, log *slog.Logger, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		writeError(w, r, log, fmt.Errorf("encode response: %w", err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+	_, _ = w.Write([]byte("\n"))
+}
+
+// page is the envelope of every list.
+type page[T any] struct {
+	Data       []T     `json:"data"`
+	NextCursor *string `json:"nextCursor"`
+}
+
+func newPage[T any](items []T, next string) page[T] {
+	if items == nil {
+		items = []T{}
+	}
+	p := page[T]{Data: items}
+	if next != "" {
+		p.NextCursor = &next
+	}
+	return p
+}
+
+// withBody returns r with body as its body again, after it was read.
+func withBody(r *http.Request, body []byte) *http.Request {
+	r2 := r.Clone(r.Context())
+	r2.Body = io.NopCloser(bytes.NewReader(body))
+	return r2
+}

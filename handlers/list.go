@@ -1,0 +1,97 @@
+package handlers
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/salesos/portal/data"
+)
+
+// Paging limits.
+const (
+	defaultLimit = 20
+	maxLimit     = 100
+	maxQuery     = 200
+)
+
+// cursors encode and check the opaque list cursors: the last ID of a page,
+// bound to the list by an HMAC so a tampered or foreign cursor is a 400.
+type cursors struct{ key []byte }
+
+func (c cursors) mac(list, id string) []byte {
+	m := hmac.New(sha256.New, c.key)
+	m.Write([]byte(list))
+	m.Write([]byte{0})
+	m.Write([]byte(id))
+	return m.Sum(nil)[:12]
+}
+
+// encode returns the cursor that continues list after id.
+func (c cursors) encode(list, id string) string {
+	if id == "" {
+		return ""
+	}
+	return base64.RawURLEncoding.EncodeToString(append([]byte(id), c.mac(list, id)...))
+}
+
+// decode returns the ID a cursor of list continues after.
+func (c cursors) decode(list, cursor string) (string, error) {
+	bad := &paramError{name: "cursor", msg: "is not a cursor of this list"}
+	if len(cursor) > 128 {
+		return "", bad
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil || len(raw) <= 12 {
+		return "", bad
+	}
+	id, mac := string(raw[:len(raw)-12]), raw[len(raw)-12:]
+	if !hmac.Equal(mac, c.mac(list, id)) || !data.ValidID(id) {
+		return "", bad
+	}
+	return id, nil
+}
+
+// listParams are the paging parameters every list takes.
+type listParams struct {
+	limit int
+	after string
+	q     string
+}
+
+// parseList reads limit, cursor and q; allowed names the other parameters
+// the list takes, and any other parameter is a 400.
+func (c cursors) parseList(r *http.Request, list string, allowed ...string) (listParams, error) {
+	qv := r.URL.Query()
+	for name := range qv {
+		if name != "limit" && name != "cursor" && name != "q" && !contains(allowed, name) {
+			return listParams{}, &paramError{name: name, msg: "is not a parameter of this list"}
+		}
+		if len(qv[name]) > 1 {
+			return listParams{}, &paramError{name: name, msg: "must be given once"}
+		}
+	}
+	p := listParams{limit: defaultLimit}
+	if s := qv.Get("limit"); s != "" || qv.Has("limit") {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxLimit {
+			return p, &paramError{name: "limit", msg: "must be a whole number from 1 to 100"}
+		}
+		p.limit = n
+	}
+	if s := qv.Get("cursor"); s != "" {
+		id, err := c.decode(list, s)
+		if err != nil {
+			return p, err
+		}
+		p.after = id
+	}
+	p.q = strings.TrimSpace(qv.Get("q"))
+	if len(p.q) > maxQuery {
+		return p, &paramError{name: "q", msg: "must be at most 200 characters"}
+	}
+	return p, nil
+}

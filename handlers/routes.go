@@ -1,0 +1,126 @@
+// Package handlers is the portal's HTTP layer: routing, decoding, encoding
+// and the map from errors to problem documents. Business rules live in data
+// and store; handlers only translate.
+package handlers
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/salesos/portal/auth"
+	"github.com/salesos/portal/data"
+	"github.com/salesos/portal/store"
+)
+
+// Options are the service settings the handlers need beyond the store and
+// the verifier.
+type Options struct {
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+	// IDs makes request IDs (crypto/rand when nil).
+	IDs *data.IDSource
+	// CursorKey signs list cursors; it must be stable across restarts.
+	CursorKey []byte
+	// CORSOrigins are the origins allowed to call the API from a browser.
+	CORSOrigins []string
+	// Observe is told about every finished request (for metrics).
+	Observe Observer
+}
+
+// server holds what every handler shares.
+type server struct {
+	log     *slog.Logger
+	db      *store.DB
+	v       *auth.Verifier
+	now     func() time.Time
+	cursors cursors
+}
+
+// New returns the portal's HTTP handler. All routes are registered here and
+// nowhere else.
+func New(log *slog.Logger, db *store.DB, v *auth.Verifier, opt Options) http.Handler {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.IDs == nil {
+		opt.IDs = data.NewIDSource(nil)
+	}
+	s := &server{log: log, db: db, v: v, now: opt.Now, cursors: cursors{key: opt.CursorKey}}
+
+	r := mux.NewRouter()
+	r.NotFoundHandler = http.HandlerFunc(s.notFound)
+	r.MethodNotAllowedHandler = http.HandlerFunc(s.methodNotAllowed(r))
+	r.Use(recordRoute)
+
+	r.Handle("/healthz", s.handleHealth()).Methods(http.MethodGet)
+	r.Handle("/readyz", s.handleReady()).Methods(http.MethodGet)
+
+	admin := r.PathPrefix("/v1/customer-portal").Subrouter()
+	admin.Use(authenticateStaff(log, v), requirePermission(log))
+	admin.Handle("/config", s.handleConfigGet()).Methods(http.MethodGet)
+	admin.Handle("/config", s.handleConfigPatch()).Methods(http.MethodPatch)
+	admin.Handle("/features", s.handleFeatureList()).Methods(http.MethodGet)
+	admin.Handle("/features/{featureId}/toggle", s.handleFeatureToggle()).Methods(http.MethodPatch)
+
+	var h http.Handler = r
+	h = cors(opt.CORSOrigins)(h)
+	h = securityHeaders(h)
+	h = recoverPanics(log)(h)
+	h = logRequests(log, opt.Observe, opt.Now)(h)
+	h = withRequestID(opt.IDs, opt.Now)(h)
+	return h
+}
+
+func (s *server) notFound(w http.ResponseWriter, r *http.Request) {
+	writeProblem(w, r, newProblem(http.StatusNotFound, "not-found", "Not found", "No such resource."))
+}
+
+// methodNotAllowed answers 405 with the Allow header listing the methods the
+// path does have.
+func (s *server) methodNotAllowed(router *mux.Router) func(http.ResponseWriter, *http.Request) {
+	all := []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+	return func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		for _, m := range all {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			var match mux.RouteMatch
+			if router.Match(probe, &match) && match.MatchErr == nil {
+				allow = append(allow, m)
+			}
+		}
+		w.Header().Set("Allow", joinComma(allow))
+		writeProblem(w, r, newProblem(http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed",
+			r.Method+" is not allowed here; see the Allow header."))
+	}
+}
+
+func joinComma(s []string) string {
+	out := ""
+	for i, v := range s {
+		if i > 0 {
+			out += ", "
+		}
+		out += v
+	}
+	return out
+}
+
+func (s *server) handleHealth() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		encode(w, r, s.log, http.StatusOK, map[string]string{"status": "ok"})
+	})
+}
+
+func (s *server) handleReady() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := s.db.Schema(); err != nil {
+			writeProblem(w, r, newProblem(http.StatusServiceUnavailable, "unavailable", "Not ready", "The database is not usable."))
+			return
+		}
+		encode(w, r, s.log, http.StatusOK, map[string]string{"status": "ready"})
+	})
+}

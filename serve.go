@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/salesos/portal/auth"
+	"github.com/salesos/portal/handlers"
+	"github.com/salesos/portal/store"
+)
+
+// Sizes of the generated secrets.
+const (
+	generatedSecretBytes = 32
+	cursorKeyBytes       = 32
+)
+
+// staffKeys returns the HS256 secret the service verifies (and `token`
+// signs) with: PORTAL_JWT_SECRET, or, with no key configured at all, the one
+// generated on first start and kept in the database.
+func staffSecret(c config, db *store.DB) ([]byte, error) {
+	if c.JWTSecret != "" {
+		return []byte(c.JWTSecret), nil
+	}
+	if c.JWKSPath != "" {
+		return nil, nil
+	}
+	return db.Secret("jwt_hs256", generatedSecretBytes)
+}
+
+func cmdServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg, err := parseServeConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stdout, cfg.LogFormat, cfg.LogLevel)
+	db, err := store.Open(cfg.DBPath, time.Now, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, db.Close()) }() // runs after Shutdown has drained requests
+	secret, err := staffSecret(cfg, db)
+	if err != nil {
+		return err
+	}
+	v, err := auth.NewVerifier(auth.Config{Secret: secret, JWKSPath: cfg.JWKSPath, Issuer: cfg.Issuer,
+		Audience: cfg.Audience, TenantClaim: cfg.TenantClaim, CacheSize: 10000})
+	if err != nil {
+		return err
+	}
+	cursorKey, err := db.Secret("cursor", cursorKeyBytes)
+	if err != nil {
+		return err
+	}
+	h := handlers.New(log, db, v, handlers.Options{CursorKey: cursorKey, CORSOrigins: cfg.CORSOrigins})
+	srv := &http.Server{
+		Addr:              cfg.Addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Addr, err)
+	}
+	log.Info("serving", "addr", ln.Addr().String(), "db", cfg.DBPath, "publicUrl", cfg.publicURL())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	<-errc // Serve has returned ErrServerClosed
+	return nil
+}

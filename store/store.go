@@ -1,0 +1,387 @@
+// Package store keeps every record of the portal in one bbolt file.
+//
+// Buckets (names are bytes; values are JSON of the data types):
+//
+//	meta/schema                      -> schema version (decimal)
+//	meta/secret:<name>               -> generated secrets (JWT HS256 key, cursor key)
+//	slugs/<slug>                     -> organization that holds the slug
+//	invitation_tokens/<sha256>       -> <org> 0x00 <invitation id>
+//	session_tokens/<sha256>          -> <org> 0x00 <session id>
+//	reset_tokens/<sha256>            -> resetToken JSON
+//	outbox/<id>                      -> data.OutboxMessage
+//	orgs/<org>/config/config         -> data.Config
+//	orgs/<org>/users/<id>            -> data.User
+//	orgs/<org>/user_emails/<email>   -> user id (email lower-cased)
+//	orgs/<org>/user_invitation/<uid> -> id of the user's pending invitation
+//	orgs/<org>/invitations/<id>      -> data.Invitation
+//	orgs/<org>/invitation_expiry/<expiresAt><id> -> nil, pending invitations only
+//	orgs/<org>/contacts/<id>         -> data.Contact
+//	orgs/<org>/contact_emails/<email> -> contact id
+//	orgs/<org>/sessions/<id>         -> data.Session
+//	orgs/<org>/user_sessions/<uid><sid> -> nil
+//	orgs/<org>/session_expiry/<endsAt><sid> -> nil
+//	orgs/<org>/counters/<name>       -> int64, big-endian
+//	orgs/<org>/logins/<hour>         -> int64 logins in that UTC hour
+//	orgs/<org>/audit/<id>            -> data.AuditEntry
+//
+// IDs are ULIDs, so key order is creation order and cursors walk it. Every
+// exported method is one transaction: a record, its indexes, its counters,
+// its audit entry and its outbox message are written together or not at all.
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/salesos/portal/data"
+)
+
+// SchemaVersion is the layout this code reads and writes.
+const SchemaVersion = 1
+
+var (
+	bMeta             = []byte("meta")
+	bSlugs            = []byte("slugs")
+	bInvitationTokens = []byte("invitation_tokens")
+	bSessionTokens    = []byte("session_tokens")
+	bResetTokens      = []byte("reset_tokens")
+	bOutbox           = []byte("outbox")
+	bOrgs             = []byte("orgs")
+
+	bConfig           = []byte("config")
+	bUsers            = []byte("users")
+	bUserEmails       = []byte("user_emails")
+	bUserInvitation   = []byte("user_invitation")
+	bInvitations      = []byte("invitations")
+	bInvitationExpiry = []byte("invitation_expiry")
+	bContacts         = []byte("contacts")
+	bContactEmails    = []byte("contact_emails")
+	bSessions         = []byte("sessions")
+	bUserSessions     = []byte("user_sessions")
+	bSessionExpiry    = []byte("session_expiry")
+	bCounters         = []byte("counters")
+	bLogins           = []byte("logins")
+	bAudit            = []byte("audit")
+
+	topBuckets = [][]byte{bMeta, bSlugs, bInvitationTokens, bSessionTokens, bResetTokens, bOutbox, bOrgs}
+	orgBuckets = [][]byte{bConfig, bUsers, bUserEmails, bUserInvitation, bInvitations, bInvitationExpiry,
+		bContacts, bContactEmails, bSessions, bUserSessions, bSessionExpiry, bCounters, bLogins, bAudit}
+
+	keySchema = []byte("schema")
+	keyConfig = []byte("config")
+)
+
+// DB is the portal's database.
+type DB struct {
+	bolt *bbolt.DB
+	now  func() time.Time
+	ids  *data.IDSource
+	path string
+}
+
+// Options tune Open. The zero value is the production setting.
+type Options struct {
+	// IDs makes record IDs; nil uses crypto/rand.
+	IDs *data.IDSource
+	// BatchDelay is how long a write waits for others to share its commit
+	// (group commit); 0 means 1ms.
+	BatchDelay time.Duration
+	// ReadOnly opens the file without taking the write lock.
+	ReadOnly bool
+}
+
+// BoltOptions are the bbolt settings the store always opens with: every
+// commit is fsynced and a second process waits at most a second for the lock.
+func BoltOptions(readOnly bool) *bbolt.Options {
+	return &bbolt.Options{Timeout: time.Second, ReadOnly: readOnly, FreelistType: bbolt.FreelistMapType}
+}
+
+// Open opens (creating if needed) the database at path and migrates it to
+// SchemaVersion. now is the clock every record's timestamps come from.
+func Open(path string, now func() time.Time, opt Options) (*DB, error) {
+	b, err := bbolt.Open(path, 0o600, BoltOptions(opt.ReadOnly))
+	if err != nil {
+		if errors.Is(err, bbolt.ErrTimeout) {
+			return nil, fmt.Errorf("open %s: database is locked by another process", path)
+		}
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	b.MaxBatchDelay = opt.BatchDelay
+	if b.MaxBatchDelay == 0 {
+		b.MaxBatchDelay = time.Millisecond
+	}
+	b.MaxBatchSize = 256
+	ids := opt.IDs
+	if ids == nil {
+		ids = data.NewIDSource(nil)
+	}
+	db := &DB{bolt: b, now: now, ids: ids, path: path}
+	if !opt.ReadOnly {
+		if err := db.migrate(); err != nil {
+			_ = b.Close()
+			return nil, err
+		}
+	}
+	return db, nil
+}
+
+// Close closes the database file.
+func (db *DB) Close() error { return db.bolt.Close() }
+
+// Path is the database file's path.
+func (db *DB) Path() string { return db.path }
+
+// Now is the store's clock, to the second as the API shows time.
+func (db *DB) Now() time.Time { return db.now().UTC().Truncate(time.Second) }
+
+// NewID returns a fresh record ID.
+func (db *DB) NewID() string { return db.ids.New(db.now()) }
+
+// migrations[i] moves a database from schema i to i+1.
+var migrations = []func(tx *bbolt.Tx) error{
+	// 0 -> 1: the initial layout.
+	func(tx *bbolt.Tx) error {
+		for _, name := range topBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	},
+}
+
+func (db *DB) migrate() error {
+	return db.bolt.Update(func(tx *bbolt.Tx) error {
+		v := 0
+		if m := tx.Bucket(bMeta); m != nil {
+			if raw := m.Get(keySchema); raw != nil {
+				n, err := strconv.Atoi(string(raw))
+				if err != nil {
+					return fmt.Errorf("migrate: schema version %q: %w", raw, err)
+				}
+				v = n
+			}
+		}
+		if v > SchemaVersion {
+			return fmt.Errorf("migrate: database schema %d is newer than this binary's %d", v, SchemaVersion)
+		}
+		for ; v < SchemaVersion; v++ {
+			if err := migrations[v](tx); err != nil {
+				return fmt.Errorf("migrate %d to %d: %w", v, v+1, err)
+			}
+		}
+		return tx.Bucket(bMeta).Put(keySchema, []byte(strconv.Itoa(SchemaVersion)))
+	})
+}
+
+// Schema returns the schema version stored in the file.
+func (db *DB) Schema() (int, error) {
+	v := 0
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		if m := tx.Bucket(bMeta); m != nil {
+			n, err := strconv.Atoi(string(m.Get(keySchema)))
+			if err == nil {
+				v = n
+			}
+		}
+		return nil
+	})
+	return v, err
+}
+
+// businessError marks an error that is a result of a write, not a failure of
+// its transaction. The write function must return it before changing
+// anything, so committing the (empty) work of that function is harmless.
+type businessError struct{ err error }
+
+func (e businessError) Error() string { return e.err.Error() }
+
+// isResult reports whether err is a domain outcome (not found, conflict,
+// validation, ...) rather than a storage failure.
+func isResult(err error) bool {
+	var ve *data.ValidationError
+	var rl *data.RateLimitError
+	return errors.Is(err, data.ErrNotFound) || errors.Is(err, data.ErrConflict) ||
+		errors.Is(err, data.ErrPreconditionFailed) || errors.Is(err, data.ErrGone) ||
+		errors.Is(err, data.ErrUnauthorized) || errors.Is(err, data.ErrForbidden) ||
+		errors.As(err, &ve) || errors.As(err, &rl)
+}
+
+// write runs fn in a durable transaction shared with other concurrent writes
+// (bbolt's Batch: one commit, one fsync for the group). bbolt may run fn more
+// than once, so fn must set its results afresh on every run and do every
+// check before its first write. A domain outcome returned by fn is passed
+// back to the caller without failing the batch the others share.
+func (db *DB) write(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err // bbolt cannot cancel a running transaction, so check before starting
+	}
+	var result error
+	err := db.bolt.Batch(func(tx *bbolt.Tx) error {
+		result = nil
+		if err := fn(tx); err != nil {
+			if isResult(err) {
+				result = err
+				return nil
+			}
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return result
+}
+
+// read runs fn in a read-only transaction.
+func (db *DB) read(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return db.bolt.View(fn)
+}
+
+// org returns the organization's bucket, creating it and its record buckets
+// on first use. In a read-only transaction a missing organization yields nil.
+func org(tx *bbolt.Tx, tenant data.TenantID) (*bbolt.Bucket, error) {
+	if tenant == "" {
+		return nil, errors.New("empty organization")
+	}
+	orgs := tx.Bucket(bOrgs)
+	if b := orgs.Bucket([]byte(tenant)); b != nil {
+		return b, nil
+	}
+	if !tx.Writable() {
+		return nil, nil
+	}
+	b, err := orgs.CreateBucket([]byte(tenant))
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range orgBuckets {
+		if _, err := b.CreateBucket(name); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+func getJSON(b *bbolt.Bucket, key []byte, v any) (bool, error) {
+	if b == nil {
+		return false, nil
+	}
+	raw := b.Get(key)
+	if raw == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return false, fmt.Errorf("decode %s: %w", key, err)
+	}
+	return true, nil
+}
+
+func putJSON(b *bbolt.Bucket, key []byte, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, raw)
+}
+
+func itob(n int64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(n))
+	return b[:]
+}
+
+func btoi(b []byte) int64 {
+	if len(b) != 8 {
+		return 0
+	}
+	return int64(binary.BigEndian.Uint64(b))
+}
+
+// timeKey is a sortable key for t followed by id.
+func timeKey(t time.Time, id string) []byte {
+	k := make([]byte, 8, 8+len(id))
+	binary.BigEndian.PutUint64(k, uint64(t.UnixNano()))
+	return append(k, id...)
+}
+
+// WriteTo streams a consistent snapshot of the whole database to w.
+func (db *DB) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
+}
+
+// Size is the database file's size in bytes.
+func (db *DB) Size() int64 {
+	var n int64
+	_ = db.bolt.View(func(tx *bbolt.Tx) error { n = tx.Size(); return nil })
+	return n
+}
+
+// Stats are the database engine's counters, for metrics.
+type Stats struct {
+	TxN, OpenTxN, WriteTxN     int
+	FreePages, PendingPages    int
+	FreeBytes                  int
+	PageAlloc                  int
+	Writes, Spills, Rebalances int
+}
+
+// EngineStats reads the engine's counters.
+func (db *DB) EngineStats() Stats {
+	s := db.bolt.Stats()
+	return Stats{TxN: s.TxN, OpenTxN: s.OpenTxN, FreePages: s.FreePageN, PendingPages: s.PendingPageN,
+		FreeBytes: s.FreeAlloc, PageAlloc: int(s.TxStats.GetPageAlloc()), Writes: int(s.TxStats.GetWrite()),
+		Spills: int(s.TxStats.GetSpill()), Rebalances: int(s.TxStats.GetRebalance())}
+}
+
+// Secret returns the random secret stored under name, creating it with n
+// random bytes on first call. The service keeps its generated JWT key and
+// its cursor-signing key this way, so a fresh install needs no set-up.
+func (db *DB) Secret(name string, n int) ([]byte, error) {
+	key := []byte("secret:" + name)
+	var secret []byte
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		if v := tx.Bucket(bMeta).Get(key); v != nil {
+			secret = append([]byte(nil), v...)
+		}
+		return nil
+	})
+	if err != nil || secret != nil {
+		return secret, err
+	}
+	err = db.bolt.Update(func(tx *bbolt.Tx) error {
+		m := tx.Bucket(bMeta)
+		if v := m.Get(key); v != nil {
+			secret = append([]byte(nil), v...)
+			return nil
+		}
+		s := make([]byte, n)
+		if _, err := rand.Read(s); err != nil {
+			return err
+		}
+		secret = s
+		return m.Put(key, s)
+	})
+	return secret, err
+}
+
+func jsonDecode(raw []byte, v any) error { return json.Unmarshal(raw, v) }
