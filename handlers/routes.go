@@ -65,6 +65,12 @@ func New(log *slog.Logger, db *store.DB, v *auth.Verifier, opt Options) http.Han
 	admin.Handle("/features", s.handleFeatureList()).Methods(http.MethodGet)
 	admin.Handle("/features/{featureId}/toggle", s.handleFeatureToggle()).Methods(http.MethodPatch)
 
+	admin.Handle("/audit", s.handleAuditList()).Methods(http.MethodGet)
+
+	contacts := r.PathPrefix("/v1/contacts").Subrouter()
+	contacts.Use(authenticateStaff(log, v), requirePermission(log))
+	// contact routes
+
 	var h http.Handler = r
 	h = cors(opt.CORSOrigins)(h)
 	h = securityHeaders(h)
