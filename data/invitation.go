@@ -52,20 +52,22 @@ const (
 
 // Invitation asks a person to join an organization's portal.
 type Invitation struct {
-	ID         string           `json:"id"`
-	Email      string           `json:"email"`
-	UserID     string           `json:"userId"`
-	ContactID  string           `json:"contactId"`
-	AccountID  string           `json:"accountId"`
-	Role       Role             `json:"role"`
-	Status     InvitationStatus `json:"status"`
-	Message    string           `json:"message,omitempty"`
-	InvitedBy  string           `json:"invitedBy"`
-	CreatedAt  time.Time        `json:"createdAt"`
-	ExpiresAt  time.Time        `json:"expiresAt"`
-	AcceptedAt *time.Time       `json:"acceptedAt"`
-	EndedAt    *time.Time       `json:"endedAt,omitempty"`
-	Delivery   Delivery         `json:"delivery"`
+	ID        string           `json:"id"`
+	Email     string           `json:"email"`
+	UserID    string           `json:"userId"`
+	ContactID string           `json:"contactId"`
+	AccountID string           `json:"accountId"`
+	Role      Role             `json:"role"`
+	Status    InvitationStatus `json:"status"`
+	Message   string           `json:"message,omitempty"`
+	InvitedBy string           `json:"invitedBy"`
+	CreatedAt time.Time        `json:"createdAt"`
+	ExpiresAt time.Time        `json:"expiresAt"`
+	// ExpiresInHours is how long each link of this invitation lives.
+	ExpiresInHours int        `json:"expiresInHours"`
+	AcceptedAt     *time.Time `json:"acceptedAt"`
+	EndedAt        *time.Time `json:"endedAt,omitempty"`
+	Delivery       Delivery   `json:"delivery"`
 	// ResendTimes are the recent resends, for the per-hour limit.
 	ResendTimes []time.Time `json:"resendTimes,omitempty"`
 	// TokenHash is the SHA-256 of the live token, hex; empty once it is dead.

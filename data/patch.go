@@ -202,4 +202,3 @@ func mergePatch(target any, patch any) map[string]any {
 	}
 	return out
 }
-

@@ -1,6 +1,7 @@
 package data
 
 import (
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -122,4 +123,24 @@ func (u User) Validate() error {
 		bad.add("status", "must be invited, active or revoked")
 	}
 	return bad.err()
+}
+
+// MaxPasswordLength bounds passwords (in characters); argon2id hashes at
+// most 256 bytes of them.
+const MaxPasswordLength = 128
+
+// CheckPassword applies the portal's password rule.
+func CheckPassword(pw string, minLength int) error {
+	n := utf8.RuneCountInString(pw)
+	switch {
+	case !utf8.ValidString(pw):
+		return Invalid("password", "must be valid UTF-8")
+	case n < minLength:
+		return Invalid("password", "must be at least "+strconv.Itoa(minLength)+" characters")
+	case n > MaxPasswordLength || len(pw) > 256:
+		return Invalid("password", "must be at most 128 characters")
+	case strings.TrimSpace(pw) == "":
+		return Invalid("password", "must not be only spaces")
+	}
+	return nil
 }

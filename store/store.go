@@ -38,6 +38,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -86,6 +87,8 @@ type DB struct {
 	now  func() time.Time
 	ids  *data.IDSource
 	path string
+	// publicURL prefixes the links in emails (accept, reset).
+	publicURL string
 }
 
 // Options tune Open. The zero value is the production setting.
@@ -97,6 +100,9 @@ type Options struct {
 	BatchDelay time.Duration
 	// ReadOnly opens the file without taking the write lock.
 	ReadOnly bool
+	// PublicURL is the service's public base URL, for links in emails
+	// (default http://localhost:8080).
+	PublicURL string
 }
 
 // BoltOptions are the bbolt settings the store always opens with: every
@@ -124,7 +130,10 @@ func Open(path string, now func() time.Time, opt Options) (*DB, error) {
 	if ids == nil {
 		ids = data.NewIDSource(nil)
 	}
-	db := &DB{bolt: b, now: now, ids: ids, path: path}
+	db := &DB{bolt: b, now: now, ids: ids, path: path, publicURL: strings.TrimRight(opt.PublicURL, "/")}
+	if db.publicURL == "" {
+		db.publicURL = "http://localhost:8080"
+	}
 	if !opt.ReadOnly {
 		if err := db.migrate(); err != nil {
 			_ = b.Close()

@@ -1,0 +1,134 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/salesos/portal/data"
+	"github.com/salesos/portal/store"
+)
+
+// invitationRequest is the body of POST /invitations.
+type invitationRequest struct {
+	Email          string    `json:"email"`
+	FirstName      string    `json:"firstName"`
+	LastName       string    `json:"lastName"`
+	AccountID      string    `json:"accountId"`
+	Role           data.Role `json:"role"`
+	Message        string    `json:"message"`
+	ExpiresInHours int       `json:"expiresInHours"`
+}
+
+// contactInviteRequest is the body of POST /users/invite.
+type contactInviteRequest struct {
+	ContactID      string    `json:"contactId"`
+	Role           data.Role `json:"role"`
+	Message        string    `json:"message"`
+	ExpiresInHours int       `json:"expiresInHours"`
+}
+
+func (s *server) handleInvitationCreate() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := principal(r)
+		req, err := decode[invitationRequest](w, r)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		inv, err := s.db.CreateInvitation(r.Context(), p.Tenant, p.Subject, data.InvitationRequest{
+			Email: req.Email, FirstName: req.FirstName, LastName: req.LastName, AccountID: req.AccountID,
+			Role: req.Role, Message: req.Message, ExpiresInHours: req.ExpiresInHours})
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		s.wake()
+		w.Header().Set("Location", "/v1/customer-portal/invitations/"+inv.ID)
+		encode(w, r, s.log, http.StatusCreated, inv)
+	})
+}
+
+func (s *server) handleContactInvite() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := principal(r)
+		req, err := decode[contactInviteRequest](w, r)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		if req.ContactID == "" {
+			writeError(w, r, s.log, data.Invalid("contactId", "is required"))
+			return
+		}
+		if !data.ValidID(req.ContactID) {
+			writeError(w, r, s.log, data.ErrNotFound)
+			return
+		}
+		ir := data.InvitationRequest{Role: req.Role, Message: req.Message, ExpiresInHours: req.ExpiresInHours}
+		inv, err := s.db.InviteContact(r.Context(), p.Tenant, p.Subject, req.ContactID, ir)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		s.wake()
+		w.Header().Set("Location", "/v1/customer-portal/invitations/"+inv.ID)
+		encode(w, r, s.log, http.StatusCreated, inv)
+	})
+}
+
+func (s *server) handleInvitationList() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		lp, err := s.cursors.parseList(r, "invitations", "status")
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		f := store.InvitationFilter{Status: data.InvitationPending, Q: lp.q}
+		if st := r.URL.Query().Get("status"); st != "" {
+			f.Status = data.InvitationStatus(st)
+			if !f.Status.Valid() {
+				writeError(w, r, s.log, &paramError{name: "status", msg: "must be pending, accepted, expired or cancelled"})
+				return
+			}
+		}
+		p, err := s.db.Invitations(r.Context(), principal(r).Tenant, f, lp.after, lp.limit)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		encode(w, r, s.log, http.StatusOK, newPage(p.Items, s.cursors.encode("invitations", p.Next)))
+	})
+}
+
+func (s *server) handleInvitationResend() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := pathID(r)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		p := principal(r)
+		inv, err := s.db.ResendInvitation(r.Context(), p.Tenant, p.Subject, id)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		s.wake()
+		encode(w, r, s.log, http.StatusOK, inv)
+	})
+}
+
+func (s *server) handleInvitationCancel() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := pathID(r)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		p := principal(r)
+		if err := s.db.CancelInvitation(r.Context(), p.Tenant, p.Subject, id); err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}

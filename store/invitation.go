@@ -1,0 +1,453 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/salesos/portal/data"
+)
+
+// NewToken returns a fresh secret token (32 random bytes, base64url) and the
+// hex SHA-256 under which the store indexes it. Only the hash is stored.
+func NewToken() (token, hash string, err error) {
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", "", err
+	}
+	token = base64.RawURLEncoding.EncodeToString(raw)
+	return token, HashToken(token), nil
+}
+
+// HashToken is the stored form of a token.
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// tokenRef is the value of the global token indexes: org, NUL, record id.
+func tokenRef(tenant data.TenantID, id string) []byte {
+	return append(append([]byte(tenant), 0), id...)
+}
+
+func splitRef(v []byte) (data.TenantID, string, bool) {
+	for i, c := range v {
+		if c == 0 {
+			return data.TenantID(v[:i]), string(v[i+1:]), true
+		}
+	}
+	return "", "", false
+}
+
+// InvitationFilter narrows an invitation list.
+type InvitationFilter struct {
+	Status data.InvitationStatus // as of now: a pending invitation past expiry is expired
+	Q      string
+}
+
+// Invitations lists the organization's invitations, newest first.
+func (db *DB) Invitations(ctx context.Context, tenant data.TenantID, f InvitationFilter, after string, limit int) (Page[data.Invitation], error) {
+	var p Page[data.Invitation]
+	now := db.Now()
+	err := db.read(ctx, func(tx *bbolt.Tx) error {
+		b, err := org(tx, tenant)
+		if err != nil || b == nil {
+			return err
+		}
+		p, err = scanPage(b.Bucket(bInvitations), after, limit, func(i *data.Invitation) bool {
+			if f.Status != "" && i.EffectiveStatus(now) != f.Status {
+				return false
+			}
+			return f.Q == "" || matchQ(f.Q, i.Email, "", "")
+		})
+		return err
+	})
+	for i := range p.Items {
+		p.Items[i] = p.Items[i].Public(now)
+	}
+	return p, err
+}
+
+// Invitation returns one invitation.
+func (db *DB) Invitation(ctx context.Context, tenant data.TenantID, id string) (data.Invitation, error) {
+	var inv data.Invitation
+	err := db.read(ctx, func(tx *bbolt.Tx) error {
+		b, err := org(tx, tenant)
+		if err != nil {
+			return err
+		}
+		inv, err = getInvitation(b, id)
+		return err
+	})
+	return inv.Public(db.Now()), err
+}
+
+func getInvitation(b *bbolt.Bucket, id string) (data.Invitation, error) {
+	var inv data.Invitation
+	if b == nil {
+		return inv, fmt.Errorf("invitation %s: %w", id, data.ErrNotFound)
+	}
+	ok, err := getJSON(b.Bucket(bInvitations), []byte(id), &inv)
+	if err != nil {
+		return inv, err
+	}
+	if !ok {
+		return inv, fmt.Errorf("invitation %s: %w", id, data.ErrNotFound)
+	}
+	return inv, nil
+}
+
+// acceptURL is the link a person follows to accept an invitation.
+func (db *DB) acceptURL(slug, token string) string {
+	return db.publicURL + "/p/" + url.PathEscape(slug) + "/accept?token=" + token
+}
+
+// CreateInvitation invites req.Email: the portal user is created with status
+// invited (or a revoked one is invited again), and the invitation, its token
+// hash, its expiry, the counters, the audit entry and the email's outbox
+// message are written in one transaction. The returned invitation carries
+// AcceptURL with the only copy of the token.
+func (db *DB) CreateInvitation(ctx context.Context, tenant data.TenantID, actor string, req data.InvitationRequest) (data.Invitation, error) {
+	if err := req.Validate(); err != nil {
+		return data.Invitation{}, err
+	}
+	var out data.Invitation
+	err := db.write(ctx, func(tx *bbolt.Tx) error {
+		var err error
+		out, err = db.invite(tx, tenant, actor, req)
+		return err
+	})
+	return db.withLink(out), err
+}
+
+// withLink is inv as clients see it, keeping the one-time accept link.
+func (db *DB) withLink(inv data.Invitation) data.Invitation {
+	link := inv.AcceptURL
+	inv = inv.Public(db.Now())
+	inv.AcceptURL = link
+	return inv
+}
+
+// InviteContact invites a contact of the directory by its ID.
+func (db *DB) InviteContact(ctx context.Context, tenant data.TenantID, actor, contactID string, req data.InvitationRequest) (data.Invitation, error) {
+	var out data.Invitation
+	err := db.write(ctx, func(tx *bbolt.Tx) error {
+		b, err := org(tx, tenant)
+		if err != nil {
+			return err
+		}
+		var c data.Contact
+		ok, err := getJSON(b.Bucket(bContacts), []byte(contactID), &c)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("contact %s: %w", contactID, data.ErrNotFound)
+		}
+		if c.Email == "" {
+			return data.Invalid("contactId", "the contact has no email address")
+		}
+		r := req
+		r.Email, r.FirstName, r.LastName, r.AccountID, r.ContactID = c.Email, c.FirstName, c.LastName, c.AccountID, c.ID
+		if err := r.Validate(); err != nil {
+			return err
+		}
+		out, err = db.invite(tx, tenant, actor, r)
+		return err
+	})
+	return db.withLink(out), err
+}
+
+func (db *DB) invite(tx *bbolt.Tx, tenant data.TenantID, actor string, req data.InvitationRequest) (data.Invitation, error) {
+	now := db.Now()
+	cfg, err := configOf(tx, tenant, now)
+	if err != nil {
+		return data.Invitation{}, err
+	}
+	b, err := org(tx, tenant)
+	if err != nil {
+		return data.Invitation{}, err
+	}
+	if !cfg.Auth.EmailDomainAllowed(req.Email) {
+		return data.Invitation{}, data.Invalid("email", "the email's domain is not allowed by auth.allowedEmailDomains")
+	}
+	u, exists, err := userByEmail(b, req.Email)
+	if err != nil {
+		return data.Invitation{}, err
+	}
+	var pending *data.Invitation
+	if exists {
+		if u.Status == data.UserActive {
+			return data.Invitation{}, data.Conflict("an active portal user has this email")
+		}
+		if id := b.Bucket(bUserInvitation).Get([]byte(u.ID)); id != nil {
+			inv, err := getInvitation(b, string(id))
+			if err != nil {
+				return data.Invitation{}, err
+			}
+			if inv.Status == data.InvitationPending {
+				if inv.EffectiveStatus(now) == data.InvitationPending {
+					return data.Invitation{}, data.Conflict("a pending invitation exists for this email")
+				}
+				pending = &inv // expired but not yet swept: expire it in this transaction
+			}
+		}
+	}
+	token, hash, err := NewToken()
+	if err != nil {
+		return data.Invitation{}, err
+	}
+	role := req.Role
+	if role == "" {
+		role = data.RoleMember
+	}
+	hours := req.ExpiresInHours
+	if hours == 0 {
+		hours = cfg.Invitations.ExpiryHours
+	}
+	// Every check is done: from here on the transaction writes.
+	if pending != nil {
+		if err := finishInvitation(tx, b, pending, data.InvitationExpired, now); err != nil {
+			return data.Invitation{}, err
+		}
+	}
+	prev := data.UserStatus("")
+	if exists {
+		prev = u.Status
+	} else {
+		u = data.User{ID: db.ids.New(now), Email: req.Email, CreatedAt: now}
+	}
+	u.Status, u.Role, u.InvitedAt, u.UpdatedAt = data.UserInvited, role, &now, now
+	if req.FirstName != "" {
+		u.FirstName = req.FirstName
+	}
+	if req.LastName != "" {
+		u.LastName = req.LastName
+	}
+	if req.AccountID != "" {
+		u.AccountID = req.AccountID
+	}
+	if req.ContactID != "" {
+		u.ContactID = req.ContactID
+	}
+	if err := putUser(b, u, prev); err != nil {
+		return data.Invitation{}, err
+	}
+	inv := data.Invitation{ID: db.ids.New(now), Email: u.Email, UserID: u.ID, ContactID: u.ContactID,
+		AccountID: u.AccountID, Role: role, Status: data.InvitationPending, Message: req.Message,
+		InvitedBy: actor, CreatedAt: now, ExpiresAt: now.Add(time.Duration(hours) * time.Hour), ExpiresInHours: hours,
+		Delivery: data.Delivery{Status: data.DeliveryQueued}, TokenHash: hash}
+	if err := db.liveInvitation(tx, b, tenant, inv, cfg, token, now); err != nil {
+		return data.Invitation{}, err
+	}
+	if err := bump(b, cInvPending, 1); err != nil {
+		return data.Invitation{}, err
+	}
+	if err := db.audit(b, now, actor, "invitation.create", "invitation", inv.ID, "invited "+maskEmail(inv.Email)); err != nil {
+		return data.Invitation{}, err
+	}
+	inv.AcceptURL = db.acceptURL(cfg.Slug, token)
+	return inv, nil
+}
+
+// liveInvitation writes a pending invitation with its token, expiry and
+// user indexes and queues its email.
+func (db *DB) liveInvitation(tx *bbolt.Tx, b *bbolt.Bucket, tenant data.TenantID, inv data.Invitation, cfg data.Config, token string, now time.Time) error {
+	if err := putJSON(b.Bucket(bInvitations), []byte(inv.ID), inv); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bInvitationTokens).Put([]byte(inv.TokenHash), tokenRef(tenant, inv.ID)); err != nil {
+		return err
+	}
+	if err := b.Bucket(bInvitationExpiry).Put(timeKey(inv.ExpiresAt, inv.ID), nil); err != nil {
+		return err
+	}
+	if err := b.Bucket(bUserInvitation).Put([]byte(inv.UserID), []byte(inv.ID)); err != nil {
+		return err
+	}
+	var first string
+	if u, err := getUser(b, inv.UserID); err == nil {
+		first = u.FirstName
+	}
+	return db.enqueue(tx, now, data.OutboxMessage{Tenant: tenant, Kind: data.MailInvitation, To: inv.Email,
+		InvitationID: inv.ID, Data: data.MailData{PortalName: cfg.PortalName, PrimaryColor: cfg.Branding.PrimaryColor,
+			LogoURL: cfg.Branding.LogoURL, SupportEmail: cfg.SupportEmail, FirstName: first, Message: inv.Message,
+			Link: db.acceptURL(cfg.Slug, token), ExpiresAt: inv.ExpiresAt}})
+}
+
+// finishInvitation moves a pending invitation to a final status, killing its
+// token and removing it from the expiry and user indexes. A cancellation of
+// an invitation already past its expiry records it as expired, as the lists
+// already showed it.
+func finishInvitation(tx *bbolt.Tx, b *bbolt.Bucket, inv *data.Invitation, to data.InvitationStatus, now time.Time) error {
+	if !inv.Status.CanBecome(to) {
+		return fmt.Errorf("invitation %s is %s: %w", inv.ID, inv.Status, data.ErrConflict)
+	}
+	if to == data.InvitationCancelled && inv.EffectiveStatus(now) == data.InvitationExpired {
+		to = data.InvitationExpired
+	}
+	if inv.TokenHash != "" {
+		if err := tx.Bucket(bInvitationTokens).Delete([]byte(inv.TokenHash)); err != nil {
+			return err
+		}
+	}
+	if err := b.Bucket(bInvitationExpiry).Delete(timeKey(inv.ExpiresAt, inv.ID)); err != nil {
+		return err
+	}
+	if cur := b.Bucket(bUserInvitation).Get([]byte(inv.UserID)); string(cur) == inv.ID {
+		if err := b.Bucket(bUserInvitation).Delete([]byte(inv.UserID)); err != nil {
+			return err
+		}
+	}
+	if err := dropOutbox(tx, inv.ID); err != nil {
+		return err
+	}
+	inv.Status, inv.TokenHash, inv.EndedAt = to, "", &now
+	if to == data.InvitationAccepted {
+		inv.AcceptedAt = &now
+	}
+	if err := putJSON(b.Bucket(bInvitations), []byte(inv.ID), inv); err != nil {
+		return err
+	}
+	if err := bump(b, cInvPending, -1); err != nil {
+		return err
+	}
+	return bump(b, invitationCounter(to), 1)
+}
+
+// dropOutbox removes queued email of an invitation whose link is dead.
+func dropOutbox(tx *bbolt.Tx, invitationID string) error {
+	ob := tx.Bucket(bOutbox)
+	var dead [][]byte
+	err := ob.ForEach(func(k, v []byte) error {
+		var m data.OutboxMessage
+		if err := jsonDecode(v, &m); err != nil {
+			return err
+		}
+		if m.InvitationID == invitationID {
+			dead = append(dead, append([]byte(nil), k...))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range dead {
+		if err := ob.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CancelInvitation cancels a pending invitation. The user stays invited (and
+// may be invited again).
+func (db *DB) CancelInvitation(ctx context.Context, tenant data.TenantID, actor, id string) error {
+	return db.write(ctx, func(tx *bbolt.Tx) error {
+		b, err := org(tx, tenant)
+		if err != nil {
+			return err
+		}
+		inv, err := getInvitation(b, id)
+		if err != nil {
+			return err
+		}
+		now := db.Now()
+		if inv.EffectiveStatus(now) != data.InvitationPending {
+			return data.Conflict("the invitation is " + string(inv.EffectiveStatus(now)) + ", not pending")
+		}
+		if err := finishInvitation(tx, b, &inv, data.InvitationCancelled, now); err != nil {
+			return err
+		}
+		return db.audit(b, now, actor, "invitation.cancel", "invitation", inv.ID, "cancelled")
+	})
+}
+
+// ResendInvitation gives a pending invitation a new token and expiry (the
+// old link dies) and queues its email again. At most data.ResendsPerHour
+// resends an hour per invitation.
+func (db *DB) ResendInvitation(ctx context.Context, tenant data.TenantID, actor, id string) (data.Invitation, error) {
+	var out data.Invitation
+	err := db.write(ctx, func(tx *bbolt.Tx) error {
+		now := db.Now()
+		cfg, err := configOf(tx, tenant, now)
+		if err != nil {
+			return err
+		}
+		b, err := org(tx, tenant)
+		if err != nil {
+			return err
+		}
+		inv, err := getInvitation(b, id)
+		if err != nil {
+			return err
+		}
+		if inv.Status != data.InvitationPending {
+			return data.Conflict("the invitation is " + string(inv.Status) + ", not pending")
+		}
+		var recent []time.Time
+		for _, t := range inv.ResendTimes {
+			if now.Sub(t) < time.Hour {
+				recent = append(recent, t)
+			}
+		}
+		if len(recent) >= data.ResendsPerHour {
+			wait := recent[0].Add(time.Hour).Sub(now)
+			return &data.RateLimitError{RetryAfterSeconds: int(wait/time.Second) + 1}
+		}
+		token, hash, err := NewToken()
+		if err != nil {
+			return err
+		}
+		// Every check is done: from here on the transaction writes.
+		if err := tx.Bucket(bInvitationTokens).Delete([]byte(inv.TokenHash)); err != nil {
+			return err
+		}
+		if err := b.Bucket(bInvitationExpiry).Delete(timeKey(inv.ExpiresAt, inv.ID)); err != nil {
+			return err
+		}
+		if err := dropOutbox(tx, inv.ID); err != nil {
+			return err
+		}
+		hours := inv.ExpiresInHours
+		if hours == 0 {
+			hours = cfg.Invitations.ExpiryHours
+		}
+		inv.TokenHash, inv.ExpiresAt = hash, now.Add(time.Duration(hours)*time.Hour)
+		inv.ResendTimes = append(recent, now)
+		inv.Delivery = data.Delivery{Status: data.DeliveryQueued}
+		if err := db.liveInvitation(tx, b, tenant, inv, cfg, token, now); err != nil {
+			return err
+		}
+		if err := db.audit(b, now, actor, "invitation.resend", "invitation", inv.ID, "new link sent"); err != nil {
+			return err
+		}
+		inv.AcceptURL = db.acceptURL(cfg.Slug, token)
+		out = inv
+		return nil
+	})
+	if err != nil {
+		return data.Invitation{}, err
+	}
+	return db.withLink(out), nil
+}
+
+// maskEmail keeps an audit detail useful without copying whole addresses.
+func maskEmail(e string) string {
+	for i := 0; i < len(e); i++ {
+		if e[i] == '@' {
+			if i <= 1 {
+				return "*" + e[i:]
+			}
+			return e[:1] + "***" + e[i:]
+		}
+	}
+	return "***"
+}

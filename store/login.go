@@ -1,0 +1,276 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/salesos/portal/data"
+)
+
+// ResetTokenTTL is how long a password reset link works.
+const ResetTokenTTL = time.Hour
+
+// resetToken is the value of reset_tokens/<hash>.
+type resetToken struct {
+	Tenant    data.TenantID `json:"tenant"`
+	UserID    string        `json:"userId"`
+	ExpiresAt time.Time     `json:"expiresAt"`
+}
+
+// PendingInvitation returns the pending invitation a token names and its
+// portal's configuration, so the caller can check the password rules before
+// spending the hash. Anything but a live invitation is data.ErrGone.
+func (db *DB) PendingInvitation(ctx context.Context, token string) (data.Invitation, data.Config, error) {
+	var inv data.Invitation
+	var cfg data.Config
+	err := db.read(ctx, func(tx *bbolt.Tx) error {
+		var err error
+		_, inv, cfg, err = pendingInvitation(tx, HashToken(token), db.Now())
+		return err
+	})
+	return inv, cfg, err
+}
+
+func pendingInvitation(tx *bbolt.Tx, hash string, now time.Time) (*bbolt.Bucket, data.Invitation, data.Config, error) {
+	gone := fmt.Errorf("invitation token: %w", data.ErrGone)
+	tenant, id, ok := splitRef(tx.Bucket(bInvitationTokens).Get([]byte(hash)))
+	if !ok {
+		return nil, data.Invitation{}, data.Config{}, gone
+	}
+	b, err := org(tx, tenant)
+	if err != nil || b == nil {
+		return nil, data.Invitation{}, data.Config{}, gone
+	}
+	inv, err := getInvitation(b, id)
+	if err != nil || inv.EffectiveStatus(now) != data.InvitationPending || inv.TokenHash != hash {
+		return nil, data.Invitation{}, data.Config{}, gone
+	}
+	cfg, err := configOf(tx, tenant, now)
+	if err != nil || !cfg.Enabled {
+		return nil, data.Invitation{}, data.Config{}, gone
+	}
+	return b, inv, cfg, nil
+}
+
+// AcceptInvitation spends an invitation token: the user becomes active with
+// passwordHash, the invitation accepted, and a first session starts. Of
+// concurrent accepts of one token exactly one succeeds; the others, and any
+// used, expired or unknown token, get data.ErrGone.
+func (db *DB) AcceptInvitation(ctx context.Context, token, passwordHash, firstName, lastName string, c Client) (Auth, error) {
+	if !data.ValidName(firstName) {
+		return Auth{}, data.Invalid("firstName", "must be at most 100 characters")
+	}
+	if !data.ValidName(lastName) {
+		return Auth{}, data.Invalid("lastName", "must be at most 100 characters")
+	}
+	hash := HashToken(token)
+	var out Auth
+	err := db.write(ctx, func(tx *bbolt.Tx) error {
+		now := db.Now()
+		b, inv, cfg, err := pendingInvitation(tx, hash, now)
+		if err != nil {
+			return err
+		}
+		u, err := getUser(b, inv.UserID)
+		if err != nil || u.Status != data.UserInvited {
+			return fmt.Errorf("invitation user: %w", data.ErrGone)
+		}
+		tenant, _, _ := splitRef(tx.Bucket(bInvitationTokens).Get([]byte(hash)))
+		// Every check is done: from here on the transaction writes.
+		if err := finishInvitation(tx, b, &inv, data.InvitationAccepted, now); err != nil {
+			return err
+		}
+		prev := u.Status
+		u.Status, u.ActivatedAt, u.LastLoginAt, u.UpdatedAt, u.PasswordHash = data.UserActive, &now, &now, now, passwordHash
+		u.RevokedAt = nil
+		if firstName != "" {
+			u.FirstName = firstName
+		}
+		if lastName != "" {
+			u.LastName = lastName
+		}
+		if err := putUser(b, u, prev); err != nil {
+			return err
+		}
+		out, err = db.createSession(tx, b, tenant, u, cfg, c, now)
+		return err
+	})
+	return out, err
+}
+
+// LoginCandidate returns the user who may log in to the portal at slug with
+// email, with its password hash, for the caller to check outside any
+// transaction. Every reason to refuse is the same data.ErrUnauthorized.
+func (db *DB) LoginCandidate(ctx context.Context, slug, email string) (data.TenantID, data.User, error) {
+	var tenant data.TenantID
+	var u data.User
+	err := db.read(ctx, func(tx *bbolt.Tx) error {
+		var err error
+		tenant, u, _, err = loginCandidate(tx, slug, email, db.Now())
+		return err
+	})
+	return tenant, u, err
+}
+
+func loginCandidate(tx *bbolt.Tx, slug, email string, now time.Time) (data.TenantID, data.User, data.Config, error) {
+	refused := fmt.Errorf("login: %w", data.ErrUnauthorized)
+	owner := tx.Bucket(bSlugs).Get([]byte(slug))
+	if owner == nil {
+		return "", data.User{}, data.Config{}, refused
+	}
+	tenant := data.TenantID(owner)
+	cfg, err := configOf(tx, tenant, now)
+	if err != nil || !cfg.Enabled {
+		return "", data.User{}, data.Config{}, refused
+	}
+	b, err := org(tx, tenant)
+	if err != nil || b == nil {
+		return "", data.User{}, data.Config{}, refused
+	}
+	u, ok, err := userByEmail(b, email)
+	if err != nil || !ok || u.Status != data.UserActive || u.PasswordHash == "" {
+		return "", data.User{}, data.Config{}, refused
+	}
+	return tenant, u, cfg, nil
+}
+
+// CompleteLogin starts a session for a user whose password the caller has
+// checked against passwordHash. It refuses if anything changed since (the
+// user revoked, the password reset, the portal disabled).
+func (db *DB) CompleteLogin(ctx context.Context, slug, email, passwordHash string, c Client) (Auth, error) {
+	var out Auth
+	err := db.write(ctx, func(tx *bbolt.Tx) error {
+		now := db.Now()
+		tenant, u, cfg, err := loginCandidate(tx, slug, email, now)
+		if err != nil {
+			return err
+		}
+		if u.PasswordHash != passwordHash {
+			return fmt.Errorf("login: %w", data.ErrUnauthorized)
+		}
+		b, _ := org(tx, tenant)
+		u.LastLoginAt, u.UpdatedAt = &now, now
+		if err := putUser(b, u, u.Status); err != nil {
+			return err
+		}
+		out, err = db.createSession(tx, b, tenant, u, cfg, c, now)
+		return err
+	})
+	return out, err
+}
+
+// StartPasswordReset queues a reset link for an active user of the portal
+// at slug. For anyone else it does nothing and says nothing, so the answer
+// does not tell who has an account.
+func (db *DB) StartPasswordReset(ctx context.Context, slug, email string) error {
+	return db.write(ctx, func(tx *bbolt.Tx) error {
+		now := db.Now()
+		tenant, u, cfg, err := loginCandidate(tx, slug, email, now)
+		if err != nil {
+			return nil
+		}
+		token, hash, err := NewToken()
+		if err != nil {
+			return err
+		}
+		rt := resetToken{Tenant: tenant, UserID: u.ID, ExpiresAt: now.Add(ResetTokenTTL)}
+		if err := putJSON(tx.Bucket(bResetTokens), []byte(hash), rt); err != nil {
+			return err
+		}
+		return db.enqueue(tx, now, data.OutboxMessage{Tenant: tenant, Kind: data.MailPasswordReset, To: u.Email,
+			Data: data.MailData{PortalName: cfg.PortalName, PrimaryColor: cfg.Branding.PrimaryColor, LogoURL: cfg.Branding.LogoURL,
+				SupportEmail: cfg.SupportEmail, FirstName: u.FirstName, ExpiresAt: rt.ExpiresAt,
+				Link: db.publicURL + "/p/" + cfg.Slug + "/reset?token=" + token}})
+	})
+}
+
+// ResetPolicy returns the password rules that apply to a live reset token.
+func (db *DB) ResetPolicy(ctx context.Context, token string) (data.Config, error) {
+	var cfg data.Config
+	err := db.read(ctx, func(tx *bbolt.Tx) error {
+		var err error
+		_, _, cfg, err = liveReset(tx, HashToken(token), db.Now())
+		return err
+	})
+	return cfg, err
+}
+
+func liveReset(tx *bbolt.Tx, hash string, now time.Time) (resetToken, data.User, data.Config, error) {
+	gone := fmt.Errorf("reset token: %w", data.ErrGone)
+	var rt resetToken
+	ok, err := getJSON(tx.Bucket(bResetTokens), []byte(hash), &rt)
+	if err != nil || !ok || !now.Before(rt.ExpiresAt) {
+		return rt, data.User{}, data.Config{}, gone
+	}
+	b, err := org(tx, rt.Tenant)
+	if err != nil || b == nil {
+		return rt, data.User{}, data.Config{}, gone
+	}
+	u, err := getUser(b, rt.UserID)
+	if err != nil || u.Status != data.UserActive {
+		return rt, data.User{}, data.Config{}, gone
+	}
+	cfg, err := configOf(tx, rt.Tenant, now)
+	if err != nil || !cfg.Enabled {
+		return rt, data.User{}, data.Config{}, gone
+	}
+	return rt, u, cfg, nil
+}
+
+// ResetPassword spends a reset token: the user's password becomes
+// passwordHash, every session but keepSession ends, and every reset token of
+// the user dies.
+func (db *DB) ResetPassword(ctx context.Context, token, passwordHash, keepSession string) error {
+	hash := HashToken(token)
+	return db.write(ctx, func(tx *bbolt.Tx) error {
+		now := db.Now()
+		rt, u, _, err := liveReset(tx, hash, now)
+		if err != nil {
+			return err
+		}
+		b, _ := org(tx, rt.Tenant)
+		u.PasswordHash, u.UpdatedAt = passwordHash, now
+		if err := putUser(b, u, u.Status); err != nil {
+			return err
+		}
+		if keepSession != "" {
+			if s, err := getSession(b, keepSession); err != nil || s.UserID != u.ID {
+				keepSession = ""
+			}
+		}
+		if err := endSessions(tx, b, u.ID, keepSession); err != nil {
+			return err
+		}
+		return dropResetTokens(tx, rt.Tenant, u.ID)
+	})
+}
+
+// dropResetTokens kills every reset token of a user. Reset tokens live an
+// hour and the sweeper removes dead ones, so the bucket stays small.
+func dropResetTokens(tx *bbolt.Tx, tenant data.TenantID, userID string) error {
+	rb := tx.Bucket(bResetTokens)
+	var dead [][]byte
+	err := rb.ForEach(func(k, v []byte) error {
+		var rt resetToken
+		if err := json.Unmarshal(v, &rt); err != nil {
+			return err
+		}
+		if rt.Tenant == tenant && rt.UserID == userID {
+			dead = append(dead, append([]byte(nil), k...))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range dead {
+		if err := rb.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}

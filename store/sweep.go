@@ -1,0 +1,121 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/salesos/portal/data"
+)
+
+// SweepResult counts what one sweep ended.
+type SweepResult struct {
+	Sessions    int
+	Invitations int
+	ResetTokens int
+}
+
+// sweepBatch bounds the work of one sweep transaction, so a sweep after a
+// long downtime does not hold the write lock for long.
+const sweepBatch = 1000
+
+// Sweep ends sessions past their absolute or idle deadline, expires
+// invitations past expiresAt and drops dead reset tokens, keeping the
+// counters true. Until it runs, reads already treat such records as ended.
+func (db *DB) Sweep(ctx context.Context) (SweepResult, error) {
+	var total SweepResult
+	for {
+		var r SweepResult
+		err := db.write(ctx, func(tx *bbolt.Tx) error {
+			r = SweepResult{}
+			now := db.Now()
+			limit := timeKey(now, "\xff")
+			budget := sweepBatch
+			orgs := tx.Bucket(bOrgs)
+			err := orgs.ForEachBucket(func(name []byte) error {
+				b := orgs.Bucket(name)
+				for budget > 0 {
+					k, _ := b.Bucket(bSessionExpiry).Cursor().First()
+					if k == nil || bytes.Compare(k, limit) > 0 {
+						break
+					}
+					s, err := getSession(b, string(k[8:]))
+					if err != nil {
+						return err
+					}
+					if err := deleteSession(tx, b, s); err != nil {
+						return err
+					}
+					r.Sessions++
+					budget--
+				}
+				for budget > 0 {
+					k, _ := b.Bucket(bInvitationExpiry).Cursor().First()
+					if k == nil || bytes.Compare(k, limit) > 0 {
+						break
+					}
+					inv, err := getInvitation(b, string(k[8:]))
+					if err != nil {
+						return err
+					}
+					if err := finishInvitation(tx, b, &inv, data.InvitationExpired, now); err != nil {
+						return err
+					}
+					r.Invitations++
+					budget--
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			rb := tx.Bucket(bResetTokens)
+			var dead [][]byte
+			err = rb.ForEach(func(k, v []byte) error {
+				var rt resetToken
+				if err := json.Unmarshal(v, &rt); err != nil || !now.Before(rt.ExpiresAt) {
+					dead = append(dead, append([]byte(nil), k...))
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			for _, k := range dead {
+				if err := rb.Delete(k); err != nil {
+					return err
+				}
+			}
+			r.ResetTokens = len(dead)
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		total.Sessions += r.Sessions
+		total.Invitations += r.Invitations
+		total.ResetTokens += r.ResetTokens
+		if r.Sessions+r.Invitations < sweepBatch {
+			return total, nil
+		}
+	}
+}
+
+// RunSweeper sweeps every interval until ctx is done.
+func (db *DB) RunSweeper(ctx context.Context, interval time.Duration, onErr func(error)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := db.Sweep(ctx); err != nil && ctx.Err() == nil && onErr != nil {
+				onErr(err)
+			}
+		}
+	}
+}

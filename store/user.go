@@ -1,0 +1,192 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/salesos/portal/data"
+)
+
+// UserFilter narrows a user list. Empty fields match everything.
+type UserFilter struct {
+	Status    data.UserStatus
+	Q         string // case-insensitive substring of email or name
+	AccountID string
+}
+
+func (f UserFilter) match(u *data.User) bool {
+	if f.Status != "" && u.Status != f.Status {
+		return false
+	}
+	if f.AccountID != "" && u.AccountID != f.AccountID {
+		return false
+	}
+	return f.Q == "" || matchQ(f.Q, u.Email, u.FirstName, u.LastName)
+}
+
+// matchQ reports whether q occurs, ignoring case, in the email or the name.
+func matchQ(q, email, first, last string) bool {
+	q = strings.ToLower(q)
+	return strings.Contains(strings.ToLower(email), q) ||
+		strings.Contains(strings.ToLower(strings.TrimSpace(first+" "+last)), q)
+}
+
+// Users lists the organization's portal users, newest first.
+func (db *DB) Users(ctx context.Context, tenant data.TenantID, f UserFilter, after string, limit int) (Page[data.User], error) {
+	var p Page[data.User]
+	err := db.read(ctx, func(tx *bbolt.Tx) error {
+		b, err := org(tx, tenant)
+		if err != nil || b == nil {
+			return err
+		}
+		p, err = scanPage(b.Bucket(bUsers), after, limit, f.match)
+		return err
+	})
+	for i := range p.Items {
+		p.Items[i] = p.Items[i].Public()
+	}
+	return p, err
+}
+
+// User returns one portal user.
+func (db *DB) User(ctx context.Context, tenant data.TenantID, id string) (data.User, error) {
+	var u data.User
+	err := db.read(ctx, func(tx *bbolt.Tx) error {
+		b, err := org(tx, tenant)
+		if err != nil {
+			return err
+		}
+		u, err = getUser(b, id)
+		return err
+	})
+	return u.Public(), err
+}
+
+func getUser(b *bbolt.Bucket, id string) (data.User, error) {
+	var u data.User
+	if b == nil {
+		return u, fmt.Errorf("user %s: %w", id, data.ErrNotFound)
+	}
+	ok, err := getJSON(b.Bucket(bUsers), []byte(id), &u)
+	if err != nil {
+		return u, err
+	}
+	if !ok {
+		return u, fmt.Errorf("user %s: %w", id, data.ErrNotFound)
+	}
+	return u, nil
+}
+
+func userByEmail(b *bbolt.Bucket, email string) (data.User, bool, error) {
+	id := b.Bucket(bUserEmails).Get([]byte(data.NormalizeEmail(email)))
+	if id == nil {
+		return data.User{}, false, nil
+	}
+	u, err := getUser(b, string(id))
+	return u, err == nil, err
+}
+
+// putUser writes u and its email index, moving the status counters from
+// prev (empty for a new user) to u.Status.
+func putUser(b *bbolt.Bucket, u data.User, prev data.UserStatus) error {
+	if err := putJSON(b.Bucket(bUsers), []byte(u.ID), u); err != nil {
+		return err
+	}
+	if err := b.Bucket(bUserEmails).Put([]byte(data.NormalizeEmail(u.Email)), []byte(u.ID)); err != nil {
+		return err
+	}
+	if prev == u.Status {
+		return nil
+	}
+	if prev != "" {
+		if err := bump(b, userCounter(prev), -1); err != nil {
+			return err
+		}
+	}
+	return bump(b, userCounter(u.Status), 1)
+}
+
+// RevokeUser keeps the user with status revoked, ends every session and
+// cancels a pending invitation, all at once. Revoking a revoked user
+// changes nothing.
+func (db *DB) RevokeUser(ctx context.Context, tenant data.TenantID, actor, id string) (data.User, error) {
+	var out data.User
+	err := db.write(ctx, func(tx *bbolt.Tx) error {
+		b, err := org(tx, tenant)
+		if err != nil {
+			return err
+		}
+		u, err := getUser(b, id)
+		if err != nil {
+			return err
+		}
+		out = u
+		if u.Status == data.UserRevoked {
+			return nil
+		}
+		now := db.Now()
+		if err := db.endUserAccess(tx, b, tenant, u.ID, now); err != nil {
+			return err
+		}
+		prev := u.Status
+		u.Status, u.RevokedAt, u.UpdatedAt = data.UserRevoked, &now, now
+		if err := putUser(b, u, prev); err != nil {
+			return err
+		}
+		out = u
+		return db.audit(b, now, actor, "user.revoke", "user", u.ID, "access revoked")
+	})
+	return out.Public(), err
+}
+
+// DeleteUser removes the user, cancels its pending invitation and ends its
+// sessions in one transaction.
+func (db *DB) DeleteUser(ctx context.Context, tenant data.TenantID, actor, id string) error {
+	return db.write(ctx, func(tx *bbolt.Tx) error {
+		b, err := org(tx, tenant)
+		if err != nil {
+			return err
+		}
+		u, err := getUser(b, id)
+		if err != nil {
+			return err
+		}
+		now := db.Now()
+		if err := db.endUserAccess(tx, b, tenant, u.ID, now); err != nil {
+			return err
+		}
+		if err := b.Bucket(bUsers).Delete([]byte(u.ID)); err != nil {
+			return err
+		}
+		if err := b.Bucket(bUserEmails).Delete([]byte(data.NormalizeEmail(u.Email))); err != nil {
+			return err
+		}
+		if err := bump(b, userCounter(u.Status), -1); err != nil {
+			return err
+		}
+		return db.audit(b, now, actor, "user.delete", "user", u.ID, "user removed")
+	})
+}
+
+// endUserAccess cancels the user's pending invitation, ends all its
+// sessions and kills its password reset tokens.
+func (db *DB) endUserAccess(tx *bbolt.Tx, b *bbolt.Bucket, tenant data.TenantID, userID string, now time.Time) error {
+	if invID := b.Bucket(bUserInvitation).Get([]byte(userID)); invID != nil {
+		inv, err := getInvitation(b, string(invID))
+		if err == nil && inv.Status == data.InvitationPending {
+			if err := finishInvitation(tx, b, &inv, data.InvitationCancelled, now); err != nil {
+				return err
+			}
+		} else if err != nil {
+			return err
+		}
+	}
+	if err := endSessions(tx, b, userID, ""); err != nil {
+		return err
+	}
+	return dropResetTokens(tx, tenant, userID)
+}
