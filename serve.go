@@ -9,11 +9,13 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/salesos/portal/auth"
 	"github.com/salesos/portal/handlers"
+	"github.com/salesos/portal/mail"
 	"github.com/salesos/portal/store"
 )
 
@@ -44,7 +46,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	log := newLogger(stdout, cfg.LogFormat, cfg.LogLevel)
-	db, err := store.Open(cfg.DBPath, time.Now, store.Options{})
+	db, err := store.Open(cfg.DBPath, time.Now, store.Options{PublicURL: cfg.publicURL()})
 	if err != nil {
 		return err
 	}
@@ -62,7 +64,17 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	h := handlers.New(log, db, v, handlers.Options{CursorKey: cursorKey, CORSOrigins: cfg.CORSOrigins})
+	var transport mail.Transport = mail.NewLogTransport(log)
+	if cfg.SMTPURL != "" {
+		smtp, err := mail.NewSMTP(cfg.SMTPURL, cfg.MailFrom)
+		if err != nil {
+			return err
+		}
+		transport = smtp
+	}
+	sender := mail.NewSender(db, transport, log, time.Now)
+	h := handlers.New(log, db, v, handlers.Options{CursorKey: cursorKey, CORSOrigins: cfg.CORSOrigins,
+		Wake: sender.Wake})
 	srv := &http.Server{
 		Addr:              cfg.Addr,
 		Handler:           h,
@@ -77,6 +89,23 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("listen %s: %w", cfg.Addr, err)
 	}
 	log.Info("serving", "addr", ln.Addr().String(), "db", cfg.DBPath, "publicUrl", cfg.publicURL())
+	// The sender and the sweeper stop only after the server has drained, so
+	// that mail queued by the last requests is still attempted.
+	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	var bg sync.WaitGroup
+	bg.Go(func() {
+		if err := sender.Run(bgCtx); err != nil {
+			log.Error("mail sender stopped", "err", err)
+		}
+	})
+	bg.Go(func() {
+		db.RunSweeper(bgCtx, sweepInterval, func(err error) { log.Error("sweep failed", "err", err) })
+	})
+	defer func() {
+		stopBackground()
+		bg.Wait()
+	}()
+
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -93,3 +122,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	<-errc // Serve has returned ErrServerClosed
 	return nil
 }
+
+// sweepInterval is how often ended sessions and lapsed invitations are
+// cleared; reads treat them as ended in between.
+const sweepInterval = 15 * time.Second

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/salesos/portal/account"
 	"github.com/salesos/portal/data"
 )
 
@@ -108,6 +109,8 @@ func problemFor(err error) problem {
 		return newProblem(http.StatusNotFound, "not-found", "Not found", "The resource does not exist.")
 	case errors.Is(err, data.ErrConflict):
 		return newProblem(http.StatusConflict, "conflict", "Conflict", conflictDetail(err))
+	case errors.Is(err, account.ErrLoginRefused):
+		return newProblem(http.StatusUnauthorized, "unauthorized", "Login refused", "The portal, email or password is incorrect.")
 	case errors.Is(err, data.ErrUnauthorized):
 		return newProblem(http.StatusUnauthorized, "unauthorized", "Unauthorized", "A valid bearer token is required.")
 	case errors.Is(err, data.ErrForbidden):

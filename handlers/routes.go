@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/salesos/portal/account"
 	"github.com/salesos/portal/auth"
 	"github.com/salesos/portal/data"
 	"github.com/salesos/portal/store"
@@ -24,6 +25,10 @@ type Options struct {
 	IDs *data.IDSource
 	// CursorKey signs list cursors; it must be stable across restarts.
 	CursorKey []byte
+	// Accounts runs the customer account flows (built over db when nil).
+	Accounts *account.Service
+	// Wake is called after a change that queued email, so it goes out at once.
+	Wake func()
 	// CORSOrigins are the origins allowed to call the API from a browser.
 	CORSOrigins []string
 	// Observe is told about every finished request (for metrics).
@@ -32,11 +37,13 @@ type Options struct {
 
 // server holds what every handler shares.
 type server struct {
-	log     *slog.Logger
-	db      *store.DB
-	v       *auth.Verifier
-	now     func() time.Time
-	cursors cursors
+	log      *slog.Logger
+	db       *store.DB
+	v        *auth.Verifier
+	now      func() time.Time
+	cursors  cursors
+	wake     func()
+	accounts *account.Service
 }
 
 // New returns the portal's HTTP handler. All routes are registered here and
@@ -48,7 +55,14 @@ func New(log *slog.Logger, db *store.DB, v *auth.Verifier, opt Options) http.Han
 	if opt.IDs == nil {
 		opt.IDs = data.NewIDSource(nil)
 	}
-	s := &server{log: log, db: db, v: v, now: opt.Now, cursors: cursors{key: opt.CursorKey}}
+	if opt.Wake == nil {
+		opt.Wake = func() {}
+	}
+	if opt.Accounts == nil {
+		opt.Accounts = account.New(db, log, account.Options{Now: opt.Now})
+	}
+	s := &server{log: log, db: db, v: v, now: opt.Now, cursors: cursors{key: opt.CursorKey},
+		wake: opt.Wake, accounts: opt.Accounts}
 
 	r := mux.NewRouter()
 	r.NotFoundHandler = http.HandlerFunc(s.notFound)
@@ -66,10 +80,39 @@ func New(log *slog.Logger, db *store.DB, v *auth.Verifier, opt Options) http.Han
 	admin.Handle("/features/{featureId}/toggle", s.handleFeatureToggle()).Methods(http.MethodPatch)
 
 	admin.Handle("/audit", s.handleAuditList()).Methods(http.MethodGet)
+	admin.Handle("/users", s.handleUserList()).Methods(http.MethodGet)
+	admin.Handle("/users/invite", s.handleContactInvite()).Methods(http.MethodPost)
+	admin.Handle("/users/{id}", s.handleUserGet()).Methods(http.MethodGet)
+	admin.Handle("/users/{id}", s.handleUserDelete()).Methods(http.MethodDelete)
+	admin.Handle("/users/{id}/access", s.handleUserRevoke()).Methods(http.MethodDelete)
+	admin.Handle("/invitations", s.handleInvitationList()).Methods(http.MethodGet)
+	admin.Handle("/invitations", s.handleInvitationCreate()).Methods(http.MethodPost)
+	admin.Handle("/invitations/{id}", s.handleInvitationCancel()).Methods(http.MethodDelete)
+	admin.Handle("/invitations/{id}/resend", s.handleInvitationResend()).Methods(http.MethodPost)
+	admin.Handle("/stats", s.handleStats()).Methods(http.MethodGet)
+	admin.Handle("/sessions", s.handleSessionList()).Methods(http.MethodGet)
+	admin.Handle("/sessions/{id}", s.handleSessionEnd()).Methods(http.MethodDelete)
 
 	contacts := r.PathPrefix("/v1/contacts").Subrouter()
 	contacts.Use(authenticateStaff(log, v), requirePermission(log))
-	// contact routes
+	contacts.Handle("", s.handleContactList()).Methods(http.MethodGet)
+	contacts.Handle("", s.handleContactCreate()).Methods(http.MethodPost)
+	contacts.Handle("/import", s.handleContactImport()).Methods(http.MethodPost)
+	contacts.Handle("/{id}", s.handleContactGet()).Methods(http.MethodGet)
+	contacts.Handle("/{id}", s.handleContactPatch()).Methods(http.MethodPatch)
+	contacts.Handle("/{id}", s.handleContactDelete()).Methods(http.MethodDelete)
+
+	public := r.PathPrefix("/v1/portal").Subrouter()
+	public.Handle("/invitations/accept", s.handleAccept()).Methods(http.MethodPost)
+	public.Handle("/login", s.handleLogin()).Methods(http.MethodPost)
+	public.Handle("/password/forgot", s.handleForgot()).Methods(http.MethodPost)
+	public.Handle("/password/reset", s.handleReset()).Methods(http.MethodPost)
+	customer := r.PathPrefix("/v1/portal").Subrouter()
+	customer.Use(s.authenticatePortal)
+	customer.Handle("/logout", s.handleLogout()).Methods(http.MethodPost)
+	customer.Handle("/me", s.handleMe()).Methods(http.MethodGet)
+	customer.Handle("/sessions", s.handleMySessions()).Methods(http.MethodGet)
+	customer.Handle("/sessions/{id}", s.handleMySessionEnd()).Methods(http.MethodDelete)
 
 	var h http.Handler = r
 	h = cors(opt.CORSOrigins)(h)
