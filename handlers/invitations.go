@@ -132,3 +132,19 @@ func (s *server) handleInvitationCancel() http.Handler {
 		w.WriteHeader(http.StatusNoContent)
 	})
 }
+
+func (s *server) handleInvitationGet() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := pathID(r)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		inv, err := s.db.Invitation(r.Context(), principal(r).Tenant, id)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		encode(w, r, s.log, http.StatusOK, inv)
+	})
+}

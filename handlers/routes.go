@@ -87,6 +87,7 @@ func New(log *slog.Logger, db *store.DB, v *auth.Verifier, opt Options) http.Han
 	admin.Handle("/users/{id}/access", s.handleUserRevoke()).Methods(http.MethodDelete)
 	admin.Handle("/invitations", s.handleInvitationList()).Methods(http.MethodGet)
 	admin.Handle("/invitations", s.handleInvitationCreate()).Methods(http.MethodPost)
+	admin.Handle("/invitations/{id}", s.handleInvitationGet()).Methods(http.MethodGet)
 	admin.Handle("/invitations/{id}", s.handleInvitationCancel()).Methods(http.MethodDelete)
 	admin.Handle("/invitations/{id}/resend", s.handleInvitationResend()).Methods(http.MethodPost)
 	admin.Handle("/stats", s.handleStats()).Methods(http.MethodGet)
