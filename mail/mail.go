@@ -32,7 +32,8 @@ type LogTransport struct {
 	log *slog.Logger
 }
 
-// NewLogTransport returns a Transport that writes messages to log at Info.
+// NewLogTransport returns a Transport that writes messages to log (not nil)
+// at Info.
 func NewLogTransport(log *slog.Logger) *LogTransport {
 	return &LogTransport{log: log}
 }

@@ -276,10 +276,11 @@ func (db *DB) liveInvitation(tx *bbolt.Tx, b *bbolt.Bucket, tenant data.TenantID
 	if u, err := getUser(b, inv.UserID); err == nil {
 		first = u.FirstName
 	}
-	return db.enqueue(tx, now, data.OutboxMessage{Tenant: tenant, Kind: data.MailInvitation, To: inv.Email,
+	_, err := db.enqueue(tx, now, data.OutboxMessage{Tenant: tenant, Kind: data.MailInvitation, To: inv.Email,
 		InvitationID: inv.ID, Data: data.MailData{PortalName: cfg.PortalName, PrimaryColor: cfg.Branding.PrimaryColor,
 			LogoURL: cfg.Branding.LogoURL, SupportEmail: cfg.SupportEmail, FirstName: first, Message: inv.Message,
 			Link: db.acceptURL(cfg.Slug, token), ExpiresAt: inv.ExpiresAt}})
+	return err
 }
 
 // finishInvitation moves a pending invitation to a final status, killing its

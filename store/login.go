@@ -181,10 +181,11 @@ func (db *DB) StartPasswordReset(ctx context.Context, slug, email string) error 
 		if err := putJSON(tx.Bucket(bResetTokens), []byte(hash), rt); err != nil {
 			return err
 		}
-		return db.enqueue(tx, now, data.OutboxMessage{Tenant: tenant, Kind: data.MailPasswordReset, To: u.Email,
+		_, err = db.enqueue(tx, now, data.OutboxMessage{Tenant: tenant, Kind: data.MailPasswordReset, To: u.Email,
 			Data: data.MailData{PortalName: cfg.PortalName, PrimaryColor: cfg.Branding.PrimaryColor, LogoURL: cfg.Branding.LogoURL,
 				SupportEmail: cfg.SupportEmail, FirstName: u.FirstName, ExpiresAt: rt.ExpiresAt,
 				Link: db.publicURL + "/p/" + cfg.Slug + "/reset?token=" + token}})
+		return err
 	})
 }
 

@@ -12,10 +12,10 @@ import (
 
 // enqueue writes msg to the outbox in the caller's transaction, so a message
 // exists exactly when the change that causes it was committed.
-func (db *DB) enqueue(tx *bbolt.Tx, now time.Time, msg data.OutboxMessage) error {
+func (db *DB) enqueue(tx *bbolt.Tx, now time.Time, msg data.OutboxMessage) (data.OutboxMessage, error) {
 	msg.ID = db.ids.New(now)
 	msg.CreatedAt, msg.NextAttemptAt = now, now
-	return putJSON(tx.Bucket(bOutbox), []byte(msg.ID), msg)
+	return msg, putJSON(tx.Bucket(bOutbox), []byte(msg.ID), msg)
 }
 
 // DueMessages returns up to limit outbox messages whose next attempt is due
