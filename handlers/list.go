@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -65,7 +66,10 @@ type listParams struct {
 // parseList reads limit, cursor and q; allowed names the other parameters
 // the list takes, and any other parameter is a 400.
 func (c cursors) parseList(r *http.Request, list string, allowed ...string) (listParams, error) {
-	qv := r.URL.Query()
+	qv, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return listParams{}, &paramError{name: "query", msg: "is not a well-formed query string"}
+	}
 	for name := range qv {
 		if name != "limit" && name != "cursor" && name != "q" && !contains(allowed, name) {
 			return listParams{}, &paramError{name: name, msg: "is not a parameter of this list"}

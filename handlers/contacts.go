@@ -1,0 +1,397 @@
+package handlers
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gorilla/mux"
+
+	"github.com/salesos/portal/data"
+	"github.com/salesos/portal/store"
+)
+
+// maxContactImportBytes is the body limit of POST /v1/contacts/import only:
+// 10,000 realistic contact rows take more than MaxBodyBytes (1 MiB), which
+// stays the limit of every other request.
+const maxContactImportBytes = 8 << 20
+
+// contactRequest is the body of POST /v1/contacts and one element of a JSON
+// import. Only these fields are writable: id and timestamps are the store's.
+type contactRequest struct {
+	Email     string `json:"email"`
+	FirstName string `json:"firstName"`
+	LastName  string `json:"lastName"`
+	Phone     string `json:"phone"`
+	Company   string `json:"company"`
+	AccountID string `json:"accountId"`
+}
+
+func (c contactRequest) contact() data.Contact {
+	return data.Contact{Email: c.Email, FirstName: c.FirstName, LastName: c.LastName,
+		Phone: c.Phone, Company: c.Company, AccountID: c.AccountID}
+}
+
+// contactField is one member of a contact patch: absent (set is false) or
+// a string. An explicit null counts as "" and so clears the field.
+type contactField struct {
+	set   bool
+	value string
+}
+
+// UnmarshalJSON is called for every member present, null included.
+func (f *contactField) UnmarshalJSON(b []byte) error {
+	f.set, f.value = true, ""
+	if string(b) == "null" {
+		return nil
+	}
+	return json.Unmarshal(b, &f.value)
+}
+
+// MarshalJSON writes the value; absent members are left out by omitzero.
+func (f contactField) MarshalJSON() ([]byte, error) { return json.Marshal(f.value) }
+
+func (f contactField) ptr() *string {
+	if !f.set {
+		return nil
+	}
+	v := f.value
+	return &v
+}
+
+// contactPatchRequest is the body of PATCH /v1/contacts/{id}.
+type contactPatchRequest struct {
+	Email     contactField `json:"email,omitzero"`
+	FirstName contactField `json:"firstName,omitzero"`
+	LastName  contactField `json:"lastName,omitzero"`
+	Phone     contactField `json:"phone,omitzero"`
+	Company   contactField `json:"company,omitzero"`
+	AccountID contactField `json:"accountId,omitzero"`
+}
+
+func (p contactPatchRequest) patch() data.ContactPatch {
+	return data.ContactPatch{Email: p.Email.ptr(), FirstName: p.FirstName.ptr(), LastName: p.LastName.ptr(),
+		Phone: p.Phone.ptr(), Company: p.Company.ptr(), AccountID: p.AccountID.ptr()}
+}
+
+// contactImportResult is the answer of a successful import.
+type contactImportResult struct {
+	Created int `json:"created"`
+	Updated int `json:"updated"`
+}
+
+// contactID returns the {id} of the path, or false when it cannot name a
+// contact (the caller answers 404 without asking the store).
+func contactID(r *http.Request) (string, bool) {
+	id := mux.Vars(r)["id"]
+	return id, data.ValidID(id)
+}
+
+func (s *server) handleContactCreate() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := principal(r)
+		req, err := decode[contactRequest](w, r)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		c := req.contact()
+		if err := s.db.CreateContact(r.Context(), p.Tenant, p.Subject, &c); err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		w.Header().Set("Location", "/v1/contacts/"+c.ID)
+		encode(w, r, s.log, http.StatusCreated, c)
+	})
+}
+
+func (s *server) handleContactList() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		lp, err := s.cursors.parseList(r, "contacts", "accountId")
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		account := r.URL.Query().Get("accountId")
+		if !data.ValidRef(account) {
+			writeError(w, r, s.log, &paramError{name: "accountId", msg: "must be at most 100 printable characters without spaces"})
+			return
+		}
+		f := store.ContactFilter{Q: lp.q, AccountID: account}
+		pg, err := s.db.Contacts(r.Context(), principal(r).Tenant, f, lp.after, lp.limit)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		encode(w, r, s.log, http.StatusOK, newPage(pg.Items, s.cursors.encode("contacts", pg.Next)))
+	})
+}
+
+func (s *server) handleContactGet() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := contactID(r)
+		if !ok {
+			writeError(w, r, s.log, data.ErrNotFound)
+			return
+		}
+		c, err := s.db.Contact(r.Context(), principal(r).Tenant, id)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		encode(w, r, s.log, http.StatusOK, c)
+	})
+}
+
+func (s *server) handleContactPatch() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := principal(r)
+		id, ok := contactID(r)
+		if !ok {
+			writeError(w, r, s.log, data.ErrNotFound)
+			return
+		}
+		body, err := readBody(w, r, "application/json", "application/merge-patch+json")
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		req, err := decodeBytes[contactPatchRequest](body)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		c, err := s.db.UpdateContact(r.Context(), p.Tenant, p.Subject, id, req.patch())
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		encode(w, r, s.log, http.StatusOK, c)
+	})
+}
+
+func (s *server) handleContactDelete() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := principal(r)
+		id, ok := contactID(r)
+		if !ok {
+			writeError(w, r, s.log, data.ErrNotFound)
+			return
+		}
+		if err := s.db.DeleteContact(r.Context(), p.Tenant, p.Subject, id); err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// handleContactImport upserts a JSON array of contacts or a CSV file, all or
+// nothing. Row errors are named rows[i].<field>, i counting data rows (the
+// CSV header excluded) from 0.
+func (s *server) handleContactImport() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := principal(r)
+		ct := r.Header.Get("Content-Type")
+		mt, _, err := mime.ParseMediaType(ct)
+		mt = strings.ToLower(mt)
+		if ct == "" || err != nil || (mt != "application/json" && mt != "text/csv") {
+			writeProblem(w, r, newProblem(http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
+				"Send the contacts as application/json (an array) or text/csv."))
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxContactImportBytes))
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				writeProblem(w, r, newProblem(http.StatusRequestEntityTooLarge, "payload-too-large", "Request body too large",
+					"An import body may be at most 8 MiB; split the file."))
+				return
+			}
+			writeError(w, r, s.log, &malformedError{msg: "request body could not be read"})
+			return
+		}
+		var rows []data.Contact
+		if mt == "text/csv" {
+			rows, err = parseContactsCSV(body)
+		} else {
+			rows, err = decodeContactsJSON(body)
+		}
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		created, updated, err := s.db.ImportContacts(r.Context(), p.Tenant, p.Subject, rows)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		encode(w, r, s.log, http.StatusOK, contactImportResult{Created: created, Updated: updated})
+	})
+}
+
+// rowErrors reports the rows that could not be read (bad, by row index)
+// together with the validation errors of every other row, in row order, so
+// that one answer names every bad row.
+func rowErrors(rows []data.Contact, bad map[int]error) error {
+	var errs data.ImportErrors
+	for i, c := range rows {
+		if err, ok := bad[i]; ok {
+			errs.AddErr(i, err)
+			continue
+		}
+		errs.AddErr(i, c.Validate())
+	}
+	return errs.Err()
+}
+
+func tooManyContactRows() error {
+	return data.Invalid("rows", "must hold at most "+strconv.Itoa(data.MaxImportRows)+" contacts")
+}
+
+// decodeContactsJSON reads an import body that is a JSON array of contact
+// objects. Malformed JSON is a 400; a bad element is a 422 naming its row.
+func decodeContactsJSON(body []byte) ([]data.Contact, error) {
+	if err := checkJSON(body); err != nil {
+		return nil, err
+	}
+	var raw []json.RawMessage
+	if trimmed := bytes.TrimSpace(body); trimmed[0] != '[' || json.Unmarshal(trimmed, &raw) != nil {
+		return nil, data.Invalid("", "must be a JSON array of contacts")
+	}
+	if len(raw) > data.MaxImportRows {
+		return nil, tooManyContactRows()
+	}
+	rows := make([]data.Contact, len(raw))
+	bad := map[int]error{}
+	for i, m := range raw {
+		req, err := decodeBytes[contactRequest](m)
+		if err != nil {
+			bad[i] = err
+			continue
+		}
+		rows[i] = req.contact()
+	}
+	if len(bad) > 0 {
+		return nil, rowErrors(rows, bad)
+	}
+	return rows, nil
+}
+
+// contactColumns maps the lower-cased CSV header names to the setters of
+// the fields they fill.
+var contactColumns = map[string]func(*data.Contact, string){
+	"email":     func(c *data.Contact, v string) { c.Email = v },
+	"firstname": func(c *data.Contact, v string) { c.FirstName = v },
+	"lastname":  func(c *data.Contact, v string) { c.LastName = v },
+	"phone":     func(c *data.Contact, v string) { c.Phone = v },
+	"company":   func(c *data.Contact, v string) { c.Company = v },
+	"accountid": func(c *data.Contact, v string) { c.AccountID = v },
+}
+
+// parseContactsCSV reads an import body in CSV (RFC 4180): a header row
+// naming the columns (email, firstName, lastName, phone, company, accountId
+// in any order and case; unknown or repeated names are a 422), then one
+// contact per row with as many fields as the header. Cells are trimmed of
+// surrounding white space. A leading UTF-8 byte order mark is skipped;
+// anything else that is not UTF-8 is a 422.
+func parseContactsCSV(body []byte) ([]data.Contact, error) {
+	body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf"))
+	if !utf8.Valid(body) {
+		return nil, data.Invalid("", "must be UTF-8 text")
+	}
+	cr := csv.NewReader(bytes.NewReader(body))
+	cr.LazyQuotes = false
+	cr.FieldsPerRecord = 0 // the header's count binds every row
+	cr.ReuseRecord = true
+
+	header, err := cr.Read()
+	if errors.Is(err, io.EOF) {
+		return nil, data.Invalid("", "must start with a header row naming the columns")
+	}
+	if err != nil {
+		return nil, data.Invalid("header", csvProblem(err))
+	}
+	width := len(header)
+	setters := make([]func(*data.Contact, string), width)
+	hdrErrs := map[string]string{}
+	seen := map[string]int{}
+	for i, name := range header {
+		key := strings.ToLower(strings.TrimSpace(name))
+		field := "header[" + strconv.Itoa(i) + "]"
+		set, ok := contactColumns[key]
+		switch {
+		case !ok:
+			hdrErrs[field] = "is not a known column; use email, firstName, lastName, phone, company or accountId"
+		case seen[key] > 0:
+			hdrErrs[field] = "repeats column header[" + strconv.Itoa(seen[key]-1) + "]"
+		default:
+			seen[key] = i + 1
+			setters[i] = set
+		}
+	}
+	if len(hdrErrs) > 0 {
+		return nil, &data.ValidationError{Fields: hdrErrs}
+	}
+
+	var rows []data.Contact
+	bad := map[int]error{}
+	for i := 0; ; i++ {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if i >= data.MaxImportRows {
+			return nil, tooManyContactRows()
+		}
+		var pe *csv.ParseError
+		if errors.As(err, &pe) && errors.Is(pe.Err, csv.ErrFieldCount) {
+			// The row is still readable; go on to name every bad row.
+			bad[i] = data.Invalid("", fmt.Sprintf("has %d fields, the header has %d (line %d)", len(rec), width, pe.StartLine))
+			rows = append(rows, data.Contact{})
+			continue
+		}
+		if err != nil {
+			// Broken quoting leaves the rest of the file unreadable.
+			bad[i] = data.Invalid("", csvProblem(err))
+			rows = append(rows, data.Contact{})
+			return nil, rowErrors(rows, bad)
+		}
+		var c data.Contact
+		for j, v := range rec {
+			setters[j](&c, strings.TrimSpace(v))
+		}
+		rows = append(rows, c)
+	}
+	if len(bad) > 0 {
+		return nil, rowErrors(rows, bad)
+	}
+	return rows, nil
+}
+
+// csvProblem describes a CSV syntax error in the client's terms, without
+// the library's text.
+func csvProblem(err error) string {
+	var pe *csv.ParseError
+	if !errors.As(err, &pe) {
+		return "cannot be read as CSV"
+	}
+	at := fmt.Sprintf(" (line %d, column %d)", pe.Line, pe.Column)
+	switch {
+	case errors.Is(pe.Err, csv.ErrBareQuote):
+		return `has a " in an unquoted field; quote the field and double the "` + at
+	case errors.Is(pe.Err, csv.ErrQuote):
+		return `has a quoted field that is not closed or is followed by other text` + at
+	case errors.Is(pe.Err, csv.ErrFieldCount):
+		return "has the wrong number of fields" + at
+	}
+	return "cannot be read as CSV" + at
+}
