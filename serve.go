@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -13,10 +15,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/salesos/portal/account"
 	"github.com/salesos/portal/auth"
 	"github.com/salesos/portal/handlers"
 	"github.com/salesos/portal/mail"
+	"github.com/salesos/portal/metrics"
 	"github.com/salesos/portal/store"
+	"github.com/salesos/portal/web"
 )
 
 // Sizes of the generated secrets.
@@ -42,6 +47,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg, err := parseServeConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -73,16 +81,36 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		transport = smtp
 	}
 	sender := mail.NewSender(db, transport, log, time.Now)
+	m, err := metrics.New(log, db, sender, buildOf())
+	if err != nil {
+		return err
+	}
+	accounts := account.New(db, log, account.Options{OnLoginFailure: m.LoginFailed})
+	pages, err := web.New(log, db, web.Options{Accounts: accounts, Wake: sender.Wake, PublicURL: cfg.publicURL()})
+	if err != nil {
+		return err
+	}
 	h := handlers.New(log, db, v, handlers.Options{CursorKey: cursorKey, CORSOrigins: cfg.CORSOrigins,
-		Wake: sender.Wake})
+		Wake: sender.Wake, Accounts: accounts, Web: pages, Observe: m.ObserveRequest, Metrics: m.Handler(),
+		Ready: func() error {
+			if !sender.Running() {
+				return errors.New("mail sender not running")
+			}
+			return nil
+		}})
 	srv := &http.Server{
-		Addr:              cfg.Addr,
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
+		Addr:    cfg.Addr,
+		Handler: h,
+		// Slow clients: headers within ReadHeaderTimeout (5 s by default), the
+		// whole request within ReadTimeout; a response within WriteTimeout
+		// (the backup stream moves its own deadline); idle keep-alive
+		// connections closed after IdleTimeout.
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

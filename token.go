@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/salesos/portal/auth"
@@ -22,6 +23,8 @@ func cmdToken(ctx context.Context, args []string, getenv func(string) string, st
 	role := fs.String("role", "", "role claim (admin or owner imply read and write)")
 	ttl := fs.Duration("ttl", time.Hour, "lifetime of the token")
 	dbPath := fs.String("db", envOr(getenv, "PORTAL_DB", "portal.db"), "database holding the generated secret ($PORTAL_DB)")
+	console := fs.Bool("console", false, "print a link that opens the admin console signed in with the token")
+	publicURL := fs.String("public-url", getenv("PORTAL_PUBLIC_URL"), "public base URL of the service, for --console (default http://localhost<$PORTAL_ADDR>)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: %s --org ORG [flags]\n\nPrints a staff token signed with PORTAL_JWT_SECRET, or with the secret\nthe service generated in its database on first start.\n\nFlags:\n", args[0])
 		fs.PrintDefaults()
@@ -49,6 +52,14 @@ func cmdToken(ctx context.Context, args []string, getenv func(string) string, st
 		TenantClaim: envOr(getenv, "PORTAL_JWT_TENANT_CLAIM", "org"), TTL: *ttl}, time.Now())
 	if err != nil {
 		return err
+	}
+	if *console {
+		// The token goes in the fragment, which browsers never send to the
+		// server; the console moves it to sessionStorage and drops it from
+		// the address bar.
+		base := config{Addr: envOr(getenv, "PORTAL_ADDR", ":8080"), PublicURL: strings.TrimRight(*publicURL, "/")}.publicURL()
+		fmt.Fprintln(stdout, base+"/admin/#token="+tok)
+		return nil
 	}
 	fmt.Fprintln(stdout, tok)
 	return nil

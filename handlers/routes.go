@@ -33,6 +33,14 @@ type Options struct {
 	CORSOrigins []string
 	// Observe is told about every finished request (for metrics).
 	Observe Observer
+	// Web serves the customer pages (/p/...) and the admin console
+	// (/admin...); not mounted when nil.
+	Web http.Handler
+	// Metrics serves GET /metrics (404 when nil).
+	Metrics http.Handler
+	// Ready reports whether the service can serve, beyond its database (the
+	// mail sender running); GET /readyz answers 503 while it returns an error.
+	Ready func() error
 }
 
 // server holds what every handler shares.
@@ -61,6 +69,19 @@ func New(log *slog.Logger, db *store.DB, v *auth.Verifier, opt Options) http.Han
 	if opt.Accounts == nil {
 		opt.Accounts = account.New(db, log, account.Options{Now: opt.Now})
 	}
+	var h http.Handler = newRouter(log, db, v, opt)
+	h = cors(opt.CORSOrigins)(h)
+	h = securityHeaders(h)
+	h = recoverPanics(log)(h)
+	h = logRequests(log, opt.Observe, opt.Now)(h)
+	h = withRequestID(opt.IDs, opt.Now)(h)
+	return h
+}
+
+// newRouter registers every route. New wraps it in the middleware that every
+// request passes through; tests walk it to compare the routes served with the
+// routes the OpenAPI document describes.
+func newRouter(log *slog.Logger, db *store.DB, v *auth.Verifier, opt Options) *mux.Router {
 	s := &server{log: log, db: db, v: v, now: opt.Now, cursors: cursors{key: opt.CursorKey},
 		wake: opt.Wake, accounts: opt.Accounts}
 
@@ -70,7 +91,10 @@ func New(log *slog.Logger, db *store.DB, v *auth.Verifier, opt Options) http.Han
 	r.Use(recordRoute)
 
 	r.Handle("/healthz", s.handleHealth()).Methods(http.MethodGet)
-	r.Handle("/readyz", s.handleReady()).Methods(http.MethodGet)
+	r.Handle("/openapi.yaml", s.handleOpenAPI()).Methods(http.MethodGet)
+	r.Handle("/readyz", readyGate(log, opt.Ready, s.handleReady())).Methods(http.MethodGet)
+	r.Handle("/metrics", s.handleMetrics(opt.Metrics)).Methods(http.MethodGet)
+	r.Handle("/v1/admin/backup", authenticateStaff(log, v)(s.handleBackup())).Methods(http.MethodGet)
 
 	admin := r.PathPrefix("/v1/customer-portal").Subrouter()
 	admin.Use(authenticateStaff(log, v), requirePermission(log))
@@ -115,13 +139,12 @@ func New(log *slog.Logger, db *store.DB, v *auth.Verifier, opt Options) http.Han
 	customer.Handle("/sessions", s.handleMySessions()).Methods(http.MethodGet)
 	customer.Handle("/sessions/{id}", s.handleMySessionEnd()).Methods(http.MethodDelete)
 
-	var h http.Handler = r
-	h = cors(opt.CORSOrigins)(h)
-	h = securityHeaders(h)
-	h = recoverPanics(log)(h)
-	h = logRequests(log, opt.Observe, opt.Now)(h)
-	h = withRequestID(opt.IDs, opt.Now)(h)
-	return h
+	if opt.Web != nil {
+		r.PathPrefix("/p/").Handler(opt.Web)
+		r.PathPrefix("/admin").Handler(opt.Web)
+	}
+
+	return r
 }
 
 func (s *server) notFound(w http.ResponseWriter, r *http.Request) {
