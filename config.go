@@ -28,6 +28,9 @@ type config struct {
 	LogLevel        string
 	CORSOrigins     []string
 	ShutdownTimeout time.Duration
+	// ReadHeaderTimeout bounds how long a client may take to send a
+	// request's headers (slow-loris protection).
+	ReadHeaderTimeout time.Duration
 }
 
 // setting describes one flag and its environment variable.
@@ -72,6 +75,8 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 		shutdown = v
 	}
 	fs.StringVar(&shutdown, "shutdown-timeout", shutdown, "how long SIGTERM waits for requests in flight ($PORTAL_SHUTDOWN_TIMEOUT)")
+	readHeader := envOr(getenv, "PORTAL_READ_HEADER_TIMEOUT", "5s")
+	fs.StringVar(&readHeader, "read-header-timeout", readHeader, "how long a client may take to send a request's headers ($PORTAL_READ_HEADER_TIMEOUT)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: %s [flags]\n\nServes the admin API, the customer API and pages.\n\nFlags:\n", args[0])
 		fs.PrintDefaults()
@@ -85,6 +90,9 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	var err error
 	if c.ShutdownTimeout, err = time.ParseDuration(shutdown); err != nil || c.ShutdownTimeout <= 0 {
 		return c, fmt.Errorf("shutdown-timeout %q: must be a positive duration such as 10s", shutdown)
+	}
+	if c.ReadHeaderTimeout, err = time.ParseDuration(readHeader); err != nil || c.ReadHeaderTimeout <= 0 || c.ReadHeaderTimeout > time.Minute {
+		return c, fmt.Errorf("read-header-timeout %q: must be a duration from 1ms to 1m such as 5s", readHeader)
 	}
 	for _, o := range strings.Split(cors, ",") {
 		if o = strings.TrimSpace(o); o != "" {
