@@ -4,6 +4,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -27,5 +29,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		usage(stderr)
 		return fmt.Errorf("unknown command %q", name)
 	}
-	return cmd.run(ctx, append([]string{args[0] + " " + name}, rest...), getenv, stdout, stderr)
+	err := cmd.run(ctx, append([]string{args[0] + " " + name}, rest...), getenv, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil // the command printed its usage, as asked
+	}
+	return err
 }

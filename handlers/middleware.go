@@ -118,7 +118,7 @@ func logRequests(log *slog.Logger, observe Observer, now func() time.Time) func(
 				slog.Int("bytes", sw.bytes),
 				slog.Duration("duration", d),
 				slog.String("org", string(a.tenant)),
-				slog.String("sub", a.subject),
+				slog.String("sub", maskSubject(a.subject)),
 			)
 		})
 	}
@@ -257,4 +257,16 @@ func requirePermission(log *slog.Logger) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// maskSubject keeps an email-shaped subject out of the logs whole.
+func maskSubject(sub string) string {
+	at := strings.IndexByte(sub, '@')
+	if at < 0 {
+		return sub
+	}
+	if at <= 1 {
+		return "*" + sub[at:]
+	}
+	return sub[:1] + "***" + sub[at:]
 }

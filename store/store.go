@@ -42,6 +42,7 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/salesos/portal/data"
 )
@@ -116,7 +117,7 @@ func BoltOptions(readOnly bool) *bbolt.Options {
 func Open(path string, now func() time.Time, opt Options) (*DB, error) {
 	b, err := bbolt.Open(path, 0o600, BoltOptions(opt.ReadOnly))
 	if err != nil {
-		if errors.Is(err, bbolt.ErrTimeout) {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("open %s: database is locked by another process", path)
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -206,13 +207,6 @@ func (db *DB) Schema() (int, error) {
 	})
 	return v, err
 }
-
-// businessError marks an error that is a result of a write, not a failure of
-// its transaction. The write function must return it before changing
-// anything, so committing the (empty) work of that function is harmless.
-type businessError struct{ err error }
-
-func (e businessError) Error() string { return e.err.Error() }
 
 // isResult reports whether err is a domain outcome (not found, conflict,
 // validation, ...) rather than a storage failure.
