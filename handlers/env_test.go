@@ -21,6 +21,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
+	"github.com/salesos/portal/account"
 	"github.com/salesos/portal/auth"
 	"github.com/salesos/portal/handlers"
 	"github.com/salesos/portal/store"
@@ -61,6 +62,9 @@ var fixedStart = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 type envOptions struct {
 	issuer, audience string
 	logTo            io.Writer
+	// hasher replaces the OWASP password hasher (tests that hash many
+	// passwords pass a cheap one); the account flows keep the test clock.
+	hasher *auth.Hasher
 }
 
 func newTestEnv(t *testing.T) *testEnv { return newTestEnvWith(t, envOptions{}) }
@@ -101,7 +105,11 @@ func newTestEnvWith(t *testing.T, o envOptions) *testEnv {
 		logTo = io.Discard
 	}
 	log := slog.New(slog.NewTextHandler(logTo, nil))
-	h := handlers.New(log, db, v, handlers.Options{Now: clk.Now, CursorKey: []byte("test-cursor-key-0123456789abcdef")})
+	opts := handlers.Options{Now: clk.Now, CursorKey: []byte("test-cursor-key-0123456789abcdef")}
+	if o.hasher != nil {
+		opts.Accounts = account.New(db, log, account.Options{Hasher: o.hasher, Now: clk.Now})
+	}
+	h := handlers.New(log, db, v, opts)
 	srv := httptest.NewServer(h)
 	e := &testEnv{t: t, srv: srv, db: db, clock: clk, key: key, hmac: secret, jwks: jwksPath}
 	t.Cleanup(func() {
@@ -204,6 +212,7 @@ func (e *testEnv) do(method, path, token string, body any, headers ...string) re
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	checkResponse(e.t, req, res.StatusCode, res.Header, raw) // against the OpenAPI document
 	return response{status: res.StatusCode, header: res.Header, body: raw}
 }
 

@@ -45,6 +45,7 @@ var endpoints = []struct {
 	{http.MethodPost, "/v1/customer-portal/users/invite", write},
 	{http.MethodGet, "/v1/customer-portal/invitations", read},
 	{http.MethodPost, "/v1/customer-portal/invitations", write},
+	{http.MethodGet, "/v1/customer-portal/invitations/{id}", read},
 	{http.MethodDelete, "/v1/customer-portal/invitations/{id}", write},
 	{http.MethodPost, "/v1/customer-portal/invitations/{id}/resend", write},
 	{http.MethodGet, "/v1/customer-portal/stats", read},
