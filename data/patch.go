@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -137,6 +138,10 @@ func checkShape(bad fieldErrors, prefix string, patch, tmpl map[string]any, dept
 			if !isInt(got) {
 				bad.add(field, "must be a whole number")
 				okShape = false
+			} else if n, ok := got.(json.Number); ok {
+				// 48.0 and 4.8e1 are whole numbers too: write them as 48.
+				f, _ := n.Float64()
+				got = json.Number(strconv.FormatInt(int64(f), 10))
 			}
 		case []any:
 			arr, ok := got.([]any)

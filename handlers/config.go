@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -27,16 +28,12 @@ func (s *server) handleConfigGet() http.Handler {
 	})
 }
 
-// parseIfMatch reads If-Match: nil when absent or "*", else the version it
-// names. A list of ETags matches when any of them does, so the store is
-// given the one equal to current; that needs the current version, which the
-// store checks, so a list is resolved by returning each candidate.
-func parseIfMatch(h string) (versions []int64, present bool, err error) {
+// parseIfMatch reads If-Match: present is false when it is absent or "*"
+// (any current version matches); otherwise tags are the strong entity tags
+// it lists, still quoted. Weak tags never match under If-Match.
+func parseIfMatch(h string) (tags []string, present bool, err error) {
 	h = strings.TrimSpace(h)
-	if h == "" {
-		return nil, false, nil
-	}
-	if h == "*" {
+	if h == "" || h == "*" {
 		return nil, false, nil
 	}
 	if len(h) > 1024 {
@@ -45,19 +42,14 @@ func parseIfMatch(h string) (versions []int64, present bool, err error) {
 	for _, part := range strings.Split(h, ",") {
 		part = strings.TrimSpace(part)
 		if strings.HasPrefix(part, "W/") {
-			continue // weak tags never match under If-Match's strong comparison
-		}
-		if len(part) < 2 || part[0] != '"' || part[len(part)-1] != '"' {
-			return nil, true, &paramError{name: "If-Match", msg: `must be "*" or a list of quoted ETags`}
-		}
-		n, err := strconv.ParseInt(part[1:len(part)-1], 10, 64)
-		if err != nil || n < 1 {
-			versions = append(versions, -1) // a tag we never issue: cannot match
 			continue
 		}
-		versions = append(versions, n)
+		if len(part) < 2 || part[0] != '"' || part[len(part)-1] != '"' || strings.Contains(part[1:len(part)-1], `"`) {
+			return nil, true, &paramError{name: "If-Match", msg: `must be "*" or a list of quoted ETags`}
+		}
+		tags = append(tags, part)
 	}
-	return versions, true, nil
+	return tags, true, nil
 }
 
 // decodePatch reads a JSON Merge Patch body: one JSON object.
@@ -89,7 +81,7 @@ func decodePatchBytes(body []byte) (map[string]any, error) {
 func (s *server) handleConfigPatch() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := principal(r)
-		versions, present, err := parseIfMatch(r.Header.Get("If-Match"))
+		tags, present, err := parseIfMatch(r.Header.Get("If-Match"))
 		if err != nil {
 			writeError(w, r, s.log, err)
 			return
@@ -101,7 +93,7 @@ func (s *server) handleConfigPatch() http.Handler {
 		}
 		defaults := data.DefaultConfig(p.Tenant, s.now())
 		c, err := s.db.UpdateConfig(r.Context(), p.Tenant, p.Subject, func(cur data.Config) (data.Config, error) {
-			if present && !matchesAny(versions, cur.Version) {
+			if present && !slices.Contains(tags, etag(cur.Version)) {
 				return cur, data.ErrPreconditionFailed
 			}
 			defaults.Slug = cur.Slug // a null slug keeps the portal's address
@@ -114,15 +106,6 @@ func (s *server) handleConfigPatch() http.Handler {
 		w.Header().Set("ETag", etag(c.Version))
 		encode(w, r, s.log, http.StatusOK, c)
 	})
-}
-
-func matchesAny(versions []int64, v int64) bool {
-	for _, x := range versions {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 func (s *server) handleFeatureList() http.Handler {

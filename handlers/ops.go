@@ -33,7 +33,9 @@ func readyGate(log *slog.Logger, ready func() error, next http.Handler) http.Han
 // registry; without one the endpoint does not exist.
 func (s *server) handleMetrics(metrics http.Handler) http.Handler {
 	if metrics == nil {
-		return http.HandlerFunc(s.notFound)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeProblem(w, r, newProblem(http.StatusNotFound, "not-found", "Not found", "No such resource."))
+		})
 	}
 	return metrics
 }

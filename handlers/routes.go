@@ -86,8 +86,8 @@ func newRouter(log *slog.Logger, db *store.DB, v *auth.Verifier, opt Options) *m
 		wake: opt.Wake, accounts: opt.Accounts}
 
 	r := mux.NewRouter()
-	r.NotFoundHandler = http.HandlerFunc(s.notFound)
-	r.MethodNotAllowedHandler = http.HandlerFunc(s.methodNotAllowed(r))
+	r.NotFoundHandler = http.HandlerFunc(s.notFound(r))
+	r.MethodNotAllowedHandler = http.HandlerFunc(s.notFound(r))
 	r.Use(recordRoute)
 
 	r.Handle("/healthz", s.handleHealth()).Methods(http.MethodGet)
@@ -147,23 +147,28 @@ func newRouter(log *slog.Logger, db *store.DB, v *auth.Verifier, opt Options) *m
 	return r
 }
 
-func (s *server) notFound(w http.ResponseWriter, r *http.Request) {
-	writeProblem(w, r, newProblem(http.StatusNotFound, "not-found", "Not found", "No such resource."))
-}
-
-// methodNotAllowed answers 405 with the Allow header listing the methods the
-// path does have.
-func (s *server) methodNotAllowed(router *mux.Router) func(http.ResponseWriter, *http.Request) {
+// notFound answers a request no route took: 405 with an Allow header when
+// the path exists for other methods, else 404. It probes every method itself
+// because gorilla/mux loses a method mismatch when sibling routes share a
+// subrouter prefix, and then reports 404.
+func (s *server) notFound(router *mux.Router) func(http.ResponseWriter, *http.Request) {
 	all := []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
 	return func(w http.ResponseWriter, r *http.Request) {
 		var allow []string
 		for _, m := range all {
+			if m == r.Method {
+				continue
+			}
 			probe := r.Clone(r.Context())
 			probe.Method = m
 			var match mux.RouteMatch
 			if router.Match(probe, &match) && match.MatchErr == nil {
 				allow = append(allow, m)
 			}
+		}
+		if len(allow) == 0 {
+			writeProblem(w, r, newProblem(http.StatusNotFound, "not-found", "Not found", "No such resource."))
+			return
 		}
 		w.Header().Set("Allow", joinComma(allow))
 		writeProblem(w, r, newProblem(http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed",
