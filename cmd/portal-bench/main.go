@@ -1,0 +1,188 @@
+// Command portal-bench measures the portal server under load. For each
+// number of users it seeds a temporary database through the store, starts
+// the real portal binary on loopback over it, drives each endpoint at a fixed
+// concurrency for a fixed time with a keep-alive Go HTTP client, and prints
+// req/s, p50, p99 and errors, each also as a ratio to a bare net/http JSON
+// handler measured in the same run. It also prints the server's peak RSS,
+// the database size per user, and bbolt's sequential durable commit rate on
+// the same disk, the yardstick of POST /invitations.
+//
+//	go run ./cmd/portal-bench --users 100000
+//	go run ./cmd/portal-bench --users 1000,100000 --duration 10s
+//
+// No external load tool is needed. The load generator shares the machine's
+// cores with the server, so read the figures as ratios.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "portal-bench:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the command's flags.
+type options struct {
+	users       []int
+	concurrency int
+	duration    time.Duration
+	warmup      time.Duration
+	commitTime  time.Duration
+	binary      string
+	dir         string
+	invitations int
+	contacts    int
+	logLevel    string
+	serverLog   string
+	keep        bool
+	endpoints   []string
+}
+
+// endpointNames are the measured endpoints, in the order they run: reads
+// first, the write last, so reads see exactly the seeded users.
+var endpointNames = []string{"config", "user", "list", "stats", "invite"}
+
+func parseOptions(args []string, stderr io.Writer) (options, error) {
+	o := options{}
+	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	users := fs.String("users", "100000", "comma-separated numbers of seeded users; each gets a fresh database and server")
+	fs.IntVar(&o.concurrency, "concurrency", 32, "concurrent client connections (and requests in flight) per endpoint")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long each endpoint is measured")
+	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured load on each endpoint before its measurement")
+	fs.DurationVar(&o.commitTime, "commit-duration", 2*time.Second, "how long bbolt's sequential durable commit rate is measured")
+	fs.StringVar(&o.binary, "binary", "", "portal binary to start (default: go build of github.com/salesos/portal into the work directory)")
+	fs.StringVar(&o.dir, "dir", "", "directory for the work directory with the databases (default: the system temp dir); it decides the disk measured")
+	fs.IntVar(&o.invitations, "invitations", 100, "pending invitations seeded through the store's CreateInvitation before the server starts")
+	fs.IntVar(&o.contacts, "contacts", 1000, "contacts seeded through the store's ImportContacts before the server starts")
+	fs.StringVar(&o.logLevel, "server-log-level", "info", "PORTAL_LOG_LEVEL of the server; at info, as in production, every request writes an access line")
+	fs.StringVar(&o.serverLog, "server-log", "", "file for the server's log (default: discarded)")
+	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (databases, built binary) and print its path")
+	eps := fs.String("endpoints", strings.Join(endpointNames, ","), "endpoints to measure: "+strings.Join(endpointNames, ", "))
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, `Usage: %s [flags]
+
+Seeds a temporary database with N users through the store, starts the real
+portal binary on 127.0.0.1 over it (PORTAL_JWT_SECRET set, so the bench mints
+its staff token), and measures at --concurrency for --duration each:
+
+  config  GET  /v1/customer-portal/config
+  user    GET  /v1/customer-portal/users/{id}     (random seeded ids)
+  list    GET  /v1/customer-portal/users?limit=20
+  stats   GET  /v1/customer-portal/stats
+  invite  POST /v1/customer-portal/invitations    (unique emails)
+
+plus a bare net/http JSON handler in this process, before and after the
+endpoints, as the base of every ratio. Prints req/s, p50, p99, errors
+(non-2xx or transport), ratio to bare, the server's peak RSS (VmHWM from
+/proc), the database size per user, and bbolt's sequential durable commit
+rate (one put per Update, fsync each) on the same disk.
+
+Flags:
+`, filepath.Base(args[0]))
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	var errs []error
+	for _, s := range strings.Split(*users, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 || n > 10_000_000 {
+			errs = append(errs, fmt.Errorf("users: %q must be whole numbers from 1 to 10000000", s))
+			continue
+		}
+		o.users = append(o.users, n)
+	}
+	for _, s := range strings.Split(*eps, ",") {
+		s = strings.TrimSpace(s)
+		if !slices.Contains(endpointNames, s) {
+			errs = append(errs, fmt.Errorf("endpoints: %q is not one of %s", s, strings.Join(endpointNames, ", ")))
+			continue
+		}
+		o.endpoints = append(o.endpoints, s)
+	}
+	if o.concurrency < 1 || o.concurrency > 4096 {
+		errs = append(errs, errors.New("concurrency: must be from 1 to 4096"))
+	}
+	if o.duration < 100*time.Millisecond {
+		errs = append(errs, errors.New("duration: must be at least 100ms"))
+	}
+	if o.warmup < 0 {
+		errs = append(errs, errors.New("warmup: must not be negative"))
+	}
+	if o.commitTime < 100*time.Millisecond {
+		errs = append(errs, errors.New("commit-duration: must be at least 100ms"))
+	}
+	if o.invitations < 0 || o.contacts < 0 || o.contacts > 10000 {
+		errs = append(errs, errors.New("invitations and contacts: must not be negative; contacts at most 10000"))
+	}
+	return o, errors.Join(errs...)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	opt, err := parseOptions(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp(opt.dir, "portal-bench-")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if opt.keep {
+			fmt.Fprintln(stdout, "work directory kept:", work)
+			return
+		}
+		err = errors.Join(err, os.RemoveAll(work))
+	}()
+	bin := opt.binary
+	if bin == "" {
+		bin = filepath.Join(work, "portal")
+		fmt.Fprintln(stderr, "building the portal binary...")
+		if err := buildServer(ctx, bin, stderr); err != nil {
+			return err
+		}
+	}
+	bare, err := startBare()
+	if err != nil {
+		return err
+	}
+	defer bare.Close()
+
+	var runs []sizeRun
+	for _, n := range opt.users {
+		r, err := benchSize(ctx, opt, bin, filepath.Join(work, fmt.Sprintf("users-%d", n)), n, bare.URL, stderr)
+		if err != nil {
+			return fmt.Errorf("%d users: %w", n, err)
+		}
+		r.print(stdout, opt)
+		runs = append(runs, r)
+	}
+	printComparison(stdout, runs)
+	return nil
+}
