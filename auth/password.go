@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -38,7 +39,9 @@ const MaxPasswordBytes = 256
 type Hasher struct {
 	params Argon2Params
 	sem    chan struct{}
-	dummy  string
+	// dummy is hashed against when there is no user, made on first need so
+	// that start-up does not spend a hash's memory.
+	dummy func() string
 }
 
 // NewHasher returns a hasher with params that runs at most concurrent
@@ -48,7 +51,10 @@ func NewHasher(params Argon2Params, concurrent int) *Hasher {
 		concurrent = 1
 	}
 	h := &Hasher{params: params, sem: make(chan struct{}, concurrent)}
-	h.dummy, _ = h.hash("not a real password")
+	h.dummy = sync.OnceValue(func() string {
+		d, _ := h.hash("not a real password")
+		return d
+	})
 	return h
 }
 
@@ -103,7 +109,7 @@ func (h *Hasher) Check(ctx context.Context, encoded, password string) (bool, err
 	}
 	defer h.release()
 	if encoded == "" {
-		encoded = h.dummy
+		encoded = h.dummy()
 		password += "\x00never"
 	}
 	if len(password) > MaxPasswordBytes {

@@ -1,9 +1,13 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -17,7 +21,7 @@ func (db *DB) Config(ctx context.Context, tenant data.TenantID) (data.Config, er
 	var c data.Config
 	err := db.read(ctx, func(tx *bbolt.Tx) error {
 		var err error
-		c, err = configOf(tx, tenant, db.Now())
+		c, err = db.configOf(tx, tenant, db.Now())
 		return err
 	})
 	return c, err
@@ -26,20 +30,15 @@ func (db *DB) Config(ctx context.Context, tenant data.TenantID) (data.Config, er
 // configOf returns the stored config, or the defaults with a slug no other
 // organization holds. In a writable transaction the defaults are stored and
 // their slug claimed, so every organization that has records has a config.
-func configOf(tx *bbolt.Tx, tenant data.TenantID, now time.Time) (data.Config, error) {
+func (db *DB) configOf(tx *bbolt.Tx, tenant data.TenantID, now time.Time) (data.Config, error) {
 	b, err := org(tx, tenant)
 	if err != nil {
 		return data.Config{}, err
 	}
 	var c data.Config
 	if b != nil {
-		ok, err := getJSON(b.Bucket(bConfig), keyConfig, &c)
-		if err != nil {
-			return c, err
-		}
-		if ok {
-			c.Features = data.SyncFeatures(c.Features, c.UpdatedAt)
-			return c, nil
+		if raw := b.Bucket(bConfig).Get(keyConfig); raw != nil {
+			return db.configs.decode(tenant, raw)
 		}
 	}
 	c = data.DefaultConfig(tenant, now)
@@ -108,7 +107,7 @@ func (db *DB) changeConfig(ctx context.Context, tenant data.TenantID, actor stri
 	var out data.Config
 	err := db.write(ctx, func(tx *bbolt.Tx) error {
 		now := db.Now()
-		cur, err := configOf(tx, tenant, now)
+		cur, err := db.configOf(tx, tenant, now)
 		if err != nil {
 			return err
 		}
@@ -219,4 +218,53 @@ func (db *DB) audit(b *bbolt.Bucket, now time.Time, actor, action, targetType, t
 	e := data.AuditEntry{ID: db.ids.New(now), At: now, Actor: actor, Action: action,
 		TargetType: targetType, TargetID: targetID, Detail: detail}
 	return putJSON(b.Bucket(bAudit), []byte(e.ID), e)
+}
+
+// configCache keeps each organization's decoded config next to the stored
+// bytes it came from. A reader still reads the bytes in its own transaction
+// and uses the cached value only when they are the same, so there is nothing
+// to invalidate and a retried write cannot see a stale config.
+type configCache struct {
+	mu    sync.RWMutex
+	items map[data.TenantID]cachedConfig
+}
+
+type cachedConfig struct {
+	raw []byte
+	cfg data.Config
+}
+
+// maxCachedConfigs bounds the cache; past it, it starts afresh.
+const maxCachedConfigs = 10000
+
+func (c *configCache) decode(tenant data.TenantID, raw []byte) (data.Config, error) {
+	c.mu.RLock()
+	e, ok := c.items[tenant]
+	c.mu.RUnlock()
+	if ok && bytes.Equal(e.raw, raw) {
+		return cloneConfig(e.cfg), nil
+	}
+	var cfg data.Config
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return cfg, fmt.Errorf("decode config: %w", err)
+	}
+	cfg.Features = data.SyncFeatures(cfg.Features, cfg.UpdatedAt)
+	c.mu.Lock()
+	if c.items == nil || len(c.items) >= maxCachedConfigs {
+		c.items = make(map[data.TenantID]cachedConfig)
+	}
+	// raw belongs to the transaction: keep a copy.
+	c.items[tenant] = cachedConfig{raw: bytes.Clone(raw), cfg: cloneConfig(cfg)}
+	c.mu.Unlock()
+	return cfg, nil
+}
+
+// cloneConfig copies the slices of c, so callers may change what they get.
+func cloneConfig(c data.Config) data.Config {
+	c.Features = slices.Clone(c.Features)
+	c.Auth.AllowedEmailDomains = slices.Clone(c.Auth.AllowedEmailDomains)
+	if c.Auth.AllowedEmailDomains == nil {
+		c.Auth.AllowedEmailDomains = []string{}
+	}
+	return c
 }

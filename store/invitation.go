@@ -167,7 +167,7 @@ func (db *DB) InviteContact(ctx context.Context, tenant data.TenantID, actor, co
 
 func (db *DB) invite(tx *bbolt.Tx, tenant data.TenantID, actor string, req data.InvitationRequest) (data.Invitation, error) {
 	now := db.Now()
-	cfg, err := configOf(tx, tenant, now)
+	cfg, err := db.configOf(tx, tenant, now)
 	if err != nil {
 		return data.Invitation{}, err
 	}
@@ -284,10 +284,19 @@ func (db *DB) liveInvitation(tx *bbolt.Tx, b *bbolt.Bucket, tenant data.TenantID
 }
 
 // finishInvitation moves a pending invitation to a final status, killing its
-// token and removing it from the expiry and user indexes. A cancellation of
-// an invitation already past its expiry records it as expired, as the lists
-// already showed it.
+// token, removing it from the expiry and user indexes and dropping its
+// queued email. A cancellation of an invitation already past its expiry
+// records it as expired, as the lists already showed it.
 func finishInvitation(tx *bbolt.Tx, b *bbolt.Bucket, inv *data.Invitation, to data.InvitationStatus, now time.Time) error {
+	if err := endInvitation(tx, b, inv, to, now); err != nil {
+		return err
+	}
+	return dropOutbox(tx, inv.ID)
+}
+
+// endInvitation is finishInvitation without the outbox, for a caller that
+// ends many invitations and drops their email in one pass (the sweeper).
+func endInvitation(tx *bbolt.Tx, b *bbolt.Bucket, inv *data.Invitation, to data.InvitationStatus, now time.Time) error {
 	if !inv.Status.CanBecome(to) {
 		return fmt.Errorf("invitation %s is %s: %w", inv.ID, inv.Status, data.ErrConflict)
 	}
@@ -307,9 +316,6 @@ func finishInvitation(tx *bbolt.Tx, b *bbolt.Bucket, inv *data.Invitation, to da
 			return err
 		}
 	}
-	if err := dropOutbox(tx, inv.ID); err != nil {
-		return err
-	}
 	inv.Status, inv.TokenHash, inv.EndedAt = to, "", &now
 	if to == data.InvitationAccepted {
 		inv.AcceptedAt = &now
@@ -323,8 +329,18 @@ func finishInvitation(tx *bbolt.Tx, b *bbolt.Bucket, inv *data.Invitation, to da
 	return bump(b, invitationCounter(to), 1)
 }
 
-// dropOutbox removes queued email of an invitation whose link is dead.
-func dropOutbox(tx *bbolt.Tx, invitationID string) error {
+// dropOutbox removes the queued email of invitations whose links are dead.
+// It reads the whole outbox once however many invitations it is given, so
+// a sweep that expires a thousand invitations does not read it a thousand
+// times while it holds the write lock.
+func dropOutbox(tx *bbolt.Tx, invitationIDs ...string) error {
+	if len(invitationIDs) == 0 {
+		return nil
+	}
+	ids := make(map[string]bool, len(invitationIDs))
+	for _, id := range invitationIDs {
+		ids[id] = true
+	}
 	ob := tx.Bucket(bOutbox)
 	var dead [][]byte
 	err := ob.ForEach(func(k, v []byte) error {
@@ -332,7 +348,7 @@ func dropOutbox(tx *bbolt.Tx, invitationID string) error {
 		if err := jsonDecode(v, &m); err != nil {
 			return err
 		}
-		if m.InvitationID == invitationID {
+		if m.InvitationID != "" && ids[m.InvitationID] {
 			dead = append(dead, append([]byte(nil), k...))
 		}
 		return nil
@@ -378,7 +394,7 @@ func (db *DB) ResendInvitation(ctx context.Context, tenant data.TenantID, actor,
 	var out data.Invitation
 	err := db.write(ctx, func(tx *bbolt.Tx) error {
 		now := db.Now()
-		cfg, err := configOf(tx, tenant, now)
+		cfg, err := db.configOf(tx, tenant, now)
 		if err != nil {
 			return err
 		}
@@ -390,8 +406,10 @@ func (db *DB) ResendInvitation(ctx context.Context, tenant data.TenantID, actor,
 		if err != nil {
 			return err
 		}
-		if inv.Status != data.InvitationPending {
-			return data.Conflict("the invitation is " + string(inv.Status) + ", not pending")
+		// As of now, like cancel: an invitation past its expiry is expired
+		// (final) whether or not the sweeper has written that down yet.
+		if st := inv.EffectiveStatus(now); st != data.InvitationPending {
+			return data.Conflict("the invitation is " + string(st) + ", not pending")
 		}
 		var recent []time.Time
 		for _, t := range inv.ResendTimes {

@@ -29,13 +29,13 @@ func (db *DB) PendingInvitation(ctx context.Context, token string) (data.Invitat
 	var cfg data.Config
 	err := db.read(ctx, func(tx *bbolt.Tx) error {
 		var err error
-		_, inv, cfg, err = pendingInvitation(tx, HashToken(token), db.Now())
+		_, inv, cfg, err = db.pendingInvitation(tx, HashToken(token), db.Now())
 		return err
 	})
 	return inv, cfg, err
 }
 
-func pendingInvitation(tx *bbolt.Tx, hash string, now time.Time) (*bbolt.Bucket, data.Invitation, data.Config, error) {
+func (db *DB) pendingInvitation(tx *bbolt.Tx, hash string, now time.Time) (*bbolt.Bucket, data.Invitation, data.Config, error) {
 	gone := fmt.Errorf("invitation token: %w", data.ErrGone)
 	tenant, id, ok := splitRef(tx.Bucket(bInvitationTokens).Get([]byte(hash)))
 	if !ok {
@@ -49,7 +49,7 @@ func pendingInvitation(tx *bbolt.Tx, hash string, now time.Time) (*bbolt.Bucket,
 	if err != nil || inv.EffectiveStatus(now) != data.InvitationPending || inv.TokenHash != hash {
 		return nil, data.Invitation{}, data.Config{}, gone
 	}
-	cfg, err := configOf(tx, tenant, now)
+	cfg, err := db.configOf(tx, tenant, now)
 	if err != nil || !cfg.Enabled {
 		return nil, data.Invitation{}, data.Config{}, gone
 	}
@@ -71,7 +71,7 @@ func (db *DB) AcceptInvitation(ctx context.Context, token, passwordHash, firstNa
 	var out Auth
 	err := db.write(ctx, func(tx *bbolt.Tx) error {
 		now := db.Now()
-		b, inv, cfg, err := pendingInvitation(tx, hash, now)
+		b, inv, cfg, err := db.pendingInvitation(tx, hash, now)
 		if err != nil {
 			return err
 		}
@@ -110,20 +110,20 @@ func (db *DB) LoginCandidate(ctx context.Context, slug, email string) (data.Tena
 	var u data.User
 	err := db.read(ctx, func(tx *bbolt.Tx) error {
 		var err error
-		tenant, u, _, err = loginCandidate(tx, slug, email, db.Now())
+		tenant, u, _, err = db.loginCandidate(tx, slug, email, db.Now())
 		return err
 	})
 	return tenant, u, err
 }
 
-func loginCandidate(tx *bbolt.Tx, slug, email string, now time.Time) (data.TenantID, data.User, data.Config, error) {
+func (db *DB) loginCandidate(tx *bbolt.Tx, slug, email string, now time.Time) (data.TenantID, data.User, data.Config, error) {
 	refused := fmt.Errorf("login: %w", data.ErrUnauthorized)
 	owner := tx.Bucket(bSlugs).Get([]byte(slug))
 	if owner == nil {
 		return "", data.User{}, data.Config{}, refused
 	}
 	tenant := data.TenantID(owner)
-	cfg, err := configOf(tx, tenant, now)
+	cfg, err := db.configOf(tx, tenant, now)
 	if err != nil || !cfg.Enabled {
 		return "", data.User{}, data.Config{}, refused
 	}
@@ -145,7 +145,7 @@ func (db *DB) CompleteLogin(ctx context.Context, slug, email, passwordHash strin
 	var out Auth
 	err := db.write(ctx, func(tx *bbolt.Tx) error {
 		now := db.Now()
-		tenant, u, cfg, err := loginCandidate(tx, slug, email, now)
+		tenant, u, cfg, err := db.loginCandidate(tx, slug, email, now)
 		if err != nil {
 			return err
 		}
@@ -169,7 +169,7 @@ func (db *DB) CompleteLogin(ctx context.Context, slug, email, passwordHash strin
 func (db *DB) StartPasswordReset(ctx context.Context, slug, email string) error {
 	return db.write(ctx, func(tx *bbolt.Tx) error {
 		now := db.Now()
-		tenant, u, cfg, err := loginCandidate(tx, slug, email, now)
+		tenant, u, cfg, err := db.loginCandidate(tx, slug, email, now)
 		if err != nil {
 			return nil
 		}
@@ -194,13 +194,13 @@ func (db *DB) ResetPolicy(ctx context.Context, token string) (data.Config, error
 	var cfg data.Config
 	err := db.read(ctx, func(tx *bbolt.Tx) error {
 		var err error
-		_, _, cfg, err = liveReset(tx, HashToken(token), db.Now())
+		_, _, cfg, err = db.liveReset(tx, HashToken(token), db.Now())
 		return err
 	})
 	return cfg, err
 }
 
-func liveReset(tx *bbolt.Tx, hash string, now time.Time) (resetToken, data.User, data.Config, error) {
+func (db *DB) liveReset(tx *bbolt.Tx, hash string, now time.Time) (resetToken, data.User, data.Config, error) {
 	gone := fmt.Errorf("reset token: %w", data.ErrGone)
 	var rt resetToken
 	ok, err := getJSON(tx.Bucket(bResetTokens), []byte(hash), &rt)
@@ -215,7 +215,7 @@ func liveReset(tx *bbolt.Tx, hash string, now time.Time) (resetToken, data.User,
 	if err != nil || u.Status != data.UserActive {
 		return rt, data.User{}, data.Config{}, gone
 	}
-	cfg, err := configOf(tx, rt.Tenant, now)
+	cfg, err := db.configOf(tx, rt.Tenant, now)
 	if err != nil || !cfg.Enabled {
 		return rt, data.User{}, data.Config{}, gone
 	}
@@ -229,7 +229,7 @@ func (db *DB) ResetPassword(ctx context.Context, token, passwordHash, keepSessio
 	hash := HashToken(token)
 	return db.write(ctx, func(tx *bbolt.Tx) error {
 		now := db.Now()
-		rt, u, _, err := liveReset(tx, hash, now)
+		rt, u, _, err := db.liveReset(tx, hash, now)
 		if err != nil {
 			return err
 		}

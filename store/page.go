@@ -41,6 +41,10 @@ func scanPage[T any](b *bbolt.Bucket, after string, limit int, match func(*T) bo
 	}
 	var last []byte
 	for ; k != nil; k, v = c.Prev() {
+		if match == nil && len(p.Items) == limit {
+			p.Next = string(last) // another record exists: no need to decode it
+			return p, nil
+		}
 		var item T
 		if err := json.Unmarshal(v, &item); err != nil {
 			return p, fmt.Errorf("decode %s: %w", k, err)

@@ -57,7 +57,7 @@ func (db *DB) SeedUsers(ctx context.Context, tenant data.TenantID, n int) error 
 // seedUsers writes size users in tx and moves the counters once for all.
 func (db *DB) seedUsers(tx *bbolt.Tx, tenant data.TenantID, size int) error {
 	now := db.Now()
-	if _, err := configOf(tx, tenant, now); err != nil { // as every first write does: config and slug claimed
+	if _, err := db.configOf(tx, tenant, now); err != nil { // as every first write does: config and slug claimed
 		return err
 	}
 	b, err := org(tx, tenant)

@@ -194,14 +194,14 @@ func (db *DB) SessionByToken(ctx context.Context, token string) (Auth, error) {
 	var stale bool
 	err := db.read(ctx, func(tx *bbolt.Tx) error {
 		var err error
-		a, stale, err = sessionFor(tx, hash, now)
+		a, stale, err = db.sessionFor(tx, hash, now)
 		return err
 	})
 	if err != nil || !stale {
 		return a, err
 	}
 	err = db.write(ctx, func(tx *bbolt.Tx) error {
-		cur, stale, err := sessionFor(tx, hash, now)
+		cur, stale, err := db.sessionFor(tx, hash, now)
 		if err != nil || !stale {
 			a = cur
 			return err
@@ -228,7 +228,7 @@ func (db *DB) SessionByToken(ctx context.Context, token string) (Auth, error) {
 	return a, err
 }
 
-func sessionFor(tx *bbolt.Tx, hash string, now time.Time) (Auth, bool, error) {
+func (db *DB) sessionFor(tx *bbolt.Tx, hash string, now time.Time) (Auth, bool, error) {
 	unauthorized := fmt.Errorf("session: %w", data.ErrUnauthorized)
 	tenant, id, ok := splitRef(tx.Bucket(bSessionTokens).Get([]byte(hash)))
 	if !ok {
@@ -246,12 +246,45 @@ func sessionFor(tx *bbolt.Tx, hash string, now time.Time) (Auth, bool, error) {
 	if err != nil || u.Status != data.UserActive {
 		return Auth{}, false, unauthorized
 	}
-	cfg, err := configOf(tx, tenant, now)
+	cfg, err := db.configOf(tx, tenant, now)
 	if err != nil || !cfg.Enabled {
 		return Auth{}, false, unauthorized
 	}
 	stale := now.Sub(s.LastSeenAt) >= TouchInterval
 	return Auth{Session: s.Public(), User: u.Public(), Tenant: tenant}, stale, nil
+}
+
+// UserSessionPage is one page of a user's active sessions, newest first,
+// starting below the session ID after (from the top when empty).
+func (db *DB) UserSessionPage(ctx context.Context, tenant data.TenantID, userID, after string, limit int) (Page[data.Session], error) {
+	var p Page[data.Session]
+	now := db.Now()
+	err := db.read(ctx, func(tx *bbolt.Tx) error {
+		b, err := org(tx, tenant)
+		if err != nil || b == nil {
+			return err
+		}
+		ids := userSessionIDs(b, userID) // oldest first: IDs are ULIDs
+		for i := len(ids) - 1; i >= 0; i-- {
+			if after != "" && ids[i] >= after {
+				continue
+			}
+			s, err := getSession(b, ids[i])
+			if err != nil {
+				return err
+			}
+			if !s.Active(now) {
+				continue
+			}
+			if len(p.Items) == limit {
+				p.Next = p.Items[len(p.Items)-1].ID
+				return nil
+			}
+			p.Items = append(p.Items, s.Public())
+		}
+		return nil
+	})
+	return p, err
 }
 
 // UserSessions lists a user's active sessions, newest first.

@@ -17,7 +17,7 @@ func (db *DB) Stats(ctx context.Context, tenant data.TenantID) (data.Stats, erro
 	var s data.Stats
 	now := db.Now()
 	err := db.read(ctx, func(tx *bbolt.Tx) error {
-		cfg, err := configOf(tx, tenant, now)
+		cfg, err := db.configOf(tx, tenant, now)
 		if err != nil {
 			return err
 		}

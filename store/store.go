@@ -84,10 +84,12 @@ var (
 
 // DB is the portal's database.
 type DB struct {
-	bolt *bbolt.DB
-	now  func() time.Time
-	ids  *data.IDSource
-	path string
+	bolt    *bbolt.DB
+	commit  *committer
+	configs configCache
+	now     func() time.Time
+	ids     *data.IDSource
+	path    string
 	// publicURL prefixes the links in emails (accept, reset).
 	publicURL string
 }
@@ -96,9 +98,6 @@ type DB struct {
 type Options struct {
 	// IDs makes record IDs; nil uses crypto/rand.
 	IDs *data.IDSource
-	// BatchDelay is how long a write waits for others to share its commit
-	// (group commit); 0 means 1ms.
-	BatchDelay time.Duration
 	// ReadOnly opens the file without taking the write lock.
 	ReadOnly bool
 	// PublicURL is the service's public base URL, for links in emails
@@ -122,16 +121,11 @@ func Open(path string, now func() time.Time, opt Options) (*DB, error) {
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	b.MaxBatchDelay = opt.BatchDelay
-	if b.MaxBatchDelay == 0 {
-		b.MaxBatchDelay = time.Millisecond
-	}
-	b.MaxBatchSize = 256
 	ids := opt.IDs
 	if ids == nil {
 		ids = data.NewIDSource(nil)
 	}
-	db := &DB{bolt: b, now: now, ids: ids, path: path, publicURL: strings.TrimRight(opt.PublicURL, "/")}
+	db := &DB{bolt: b, commit: &committer{bolt: b}, now: now, ids: ids, path: path, publicURL: strings.TrimRight(opt.PublicURL, "/")}
 	if db.publicURL == "" {
 		db.publicURL = "http://localhost:8080"
 	}
@@ -219,17 +213,17 @@ func isResult(err error) bool {
 		errors.As(err, &ve) || errors.As(err, &rl)
 }
 
-// write runs fn in a durable transaction shared with other concurrent writes
-// (bbolt's Batch: one commit, one fsync for the group). bbolt may run fn more
-// than once, so fn must set its results afresh on every run and do every
+// write runs fn in a durable transaction shared with other concurrent
+// writes (group commit: one commit, one fsync for the group). fn may run more
+// than once, so it must set its results afresh on every run and do every
 // check before its first write. A domain outcome returned by fn is passed
-// back to the caller without failing the batch the others share.
+// back to the caller without failing the group the others share.
 func (db *DB) write(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err // bbolt cannot cancel a running transaction, so check before starting
 	}
 	var result error
-	err := db.bolt.Batch(func(tx *bbolt.Tx) error {
+	err := db.commit.do(func(tx *bbolt.Tx) error {
 		result = nil
 		if err := fn(tx); err != nil {
 			if isResult(err) {
@@ -262,6 +256,9 @@ func org(tx *bbolt.Tx, tenant data.TenantID) (*bbolt.Bucket, error) {
 	}
 	orgs := tx.Bucket(bOrgs)
 	if b := orgs.Bucket([]byte(tenant)); b != nil {
+		if tx.Writable() {
+			fillAppendOnly(b)
+		}
 		return b, nil
 	}
 	if !tx.Writable() {
@@ -276,7 +273,23 @@ func org(tx *bbolt.Tx, tenant data.TenantID) (*bbolt.Bucket, error) {
 			return nil, err
 		}
 	}
+	fillAppendOnly(b)
 	return b, nil
+}
+
+// appendOnly are the buckets keyed by ULID: new keys arrive at the end, so
+// their pages are best split full rather than at bbolt's default half.
+var appendOnly = [][]byte{bUsers, bInvitations, bContacts, bSessions, bAudit}
+
+// fillAppendOnly packs the pages of the organization's ULID-keyed buckets.
+// bbolt keeps the setting on the bucket handle of this transaction only, and
+// org is how every write reaches them.
+func fillAppendOnly(b *bbolt.Bucket) {
+	for _, name := range appendOnly {
+		if sub := b.Bucket(name); sub != nil {
+			sub.FillPercent = 0.95
+		}
+	}
 }
 
 func getJSON(b *bbolt.Bucket, key []byte, v any) (bool, error) {

@@ -43,7 +43,11 @@ func (db *DB) Users(ctx context.Context, tenant data.TenantID, f UserFilter, aft
 		if err != nil || b == nil {
 			return err
 		}
-		p, err = scanPage(b.Bucket(bUsers), after, limit, f.match)
+		match := f.match
+		if f == (UserFilter{}) {
+			match = nil
+		}
+		p, err = scanPage(b.Bucket(bUsers), after, limit, match)
 		return err
 	})
 	for i := range p.Items {
