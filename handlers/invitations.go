@@ -15,7 +15,7 @@ type invitationRequest struct {
 	AccountID      string    `json:"accountId"`
 	Role           data.Role `json:"role"`
 	Message        string    `json:"message"`
-	ExpiresInHours int       `json:"expiresInHours"`
+	ExpiresInHours *int      `json:"expiresInHours"`
 }
 
 // contactInviteRequest is the body of POST /users/invite.
@@ -23,7 +23,20 @@ type contactInviteRequest struct {
 	ContactID      string    `json:"contactId"`
 	Role           data.Role `json:"role"`
 	Message        string    `json:"message"`
-	ExpiresInHours int       `json:"expiresInHours"`
+	ExpiresInHours *int      `json:"expiresInHours"`
+}
+
+// expiryHours maps the optional expiresInHours to data.InvitationRequest,
+// where 0 means the portal's default: a 0 sent by the client is out of range
+// like 721, so it becomes a value Validate refuses.
+func expiryHours(h *int) int {
+	switch {
+	case h == nil:
+		return 0
+	case *h == 0:
+		return -1
+	}
+	return *h
 }
 
 func (s *server) handleInvitationCreate() http.Handler {
@@ -36,7 +49,7 @@ func (s *server) handleInvitationCreate() http.Handler {
 		}
 		inv, err := s.db.CreateInvitation(r.Context(), p.Tenant, p.Subject, data.InvitationRequest{
 			Email: req.Email, FirstName: req.FirstName, LastName: req.LastName, AccountID: req.AccountID,
-			Role: req.Role, Message: req.Message, ExpiresInHours: req.ExpiresInHours})
+			Role: req.Role, Message: req.Message, ExpiresInHours: expiryHours(req.ExpiresInHours)})
 		if err != nil {
 			writeError(w, r, s.log, err)
 			return
@@ -63,7 +76,7 @@ func (s *server) handleContactInvite() http.Handler {
 			writeError(w, r, s.log, data.ErrNotFound)
 			return
 		}
-		ir := data.InvitationRequest{Role: req.Role, Message: req.Message, ExpiresInHours: req.ExpiresInHours}
+		ir := data.InvitationRequest{Role: req.Role, Message: req.Message, ExpiresInHours: expiryHours(req.ExpiresInHours)}
 		inv, err := s.db.InviteContact(r.Context(), p.Tenant, p.Subject, req.ContactID, ir)
 		if err != nil {
 			writeError(w, r, s.log, err)

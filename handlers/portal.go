@@ -149,15 +149,24 @@ func (s *server) handleMe() http.Handler {
 func (s *server) handleMySessions() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a := portalAuth(r)
-		list, err := s.db.UserSessions(r.Context(), a.Tenant, a.User.ID)
+		lp, err := s.cursors.parseList(r, "portal-sessions")
 		if err != nil {
 			writeError(w, r, s.log, err)
 			return
 		}
-		for i := range list {
-			list[i].Current = list[i].ID == a.Session.ID
+		if lp.q != "" {
+			writeError(w, r, s.log, &paramError{name: "q", msg: "is not a parameter of this list"})
+			return
 		}
-		encode(w, r, s.log, http.StatusOK, newPage(list, ""))
+		p, err := s.db.UserSessionPage(r.Context(), a.Tenant, a.User.ID, lp.after, lp.limit)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		for i := range p.Items {
+			p.Items[i].Current = p.Items[i].ID == a.Session.ID
+		}
+		encode(w, r, s.log, http.StatusOK, newPage(p.Items, s.cursors.encode("portal-sessions", p.Next)))
 	})
 }
 
