@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/salesos/portal/data"
 )
@@ -104,6 +105,9 @@ func decodeBytes[T any](body []byte) (T, error) {
 func checkJSON(body []byte) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return &malformedError{msg: "request body is empty: send a JSON document"}
+	}
+	if !utf8.Valid(body) {
+		return &malformedError{msg: "request body is not valid UTF-8"}
 	}
 	if !json.Valid(body) {
 		return &malformedError{msg: "request body is not valid JSON"}
