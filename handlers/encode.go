@@ -13,6 +13,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	gojson "github.com/goccy/go-json"
+
 	"github.com/salesos/portal/data"
 )
 
@@ -185,7 +187,7 @@ func article(kind string) string {
 
 // encode writes v as JSON with status.
 func encode(w http.ResponseWriter, r *http.Request, log *slog.Logger, status int, v any) {
-	body, err := json.Marshal(v)
+	body, err := gojson.Marshal(v) // same output as encoding/json, several times faster
 	if err != nil {
 		writeError(w, r, log, fmt.Errorf("encode response: %w", err))
 		return

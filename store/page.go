@@ -2,9 +2,9 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
+	gojson "github.com/goccy/go-json"
 	"go.etcd.io/bbolt"
 
 	"github.com/salesos/portal/data"
@@ -46,7 +46,7 @@ func scanPage[T any](b *bbolt.Bucket, after string, limit int, match func(*T) bo
 			return p, nil
 		}
 		var item T
-		if err := json.Unmarshal(v, &item); err != nil {
+		if err := gojson.Unmarshal(v, &item); err != nil {
 			return p, fmt.Errorf("decode %s: %w", k, err)
 		}
 		if match != nil && !match(&item) {
