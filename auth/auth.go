@@ -93,7 +93,15 @@ type Config struct {
 	Now         func() time.Time
 	// CacheSize bounds the verified-token cache (0 disables it).
 	CacheSize int
+	// MaxLifetime is the furthest ahead a token's exp may lie (beyond the
+	// leeway): a token that claims to stay valid for years is refused
+	// (RFC 8725 3.10). 0 means DefaultMaxLifetime; negative, no limit.
+	MaxLifetime time.Duration
 }
+
+// DefaultMaxLifetime is the longest remaining validity a staff token may
+// claim: the longest `portal token` mints.
+const DefaultMaxLifetime = 366 * 24 * time.Hour
 
 // Verifier checks staff tokens against the trusted key set.
 type Verifier struct {
@@ -103,6 +111,7 @@ type Verifier struct {
 	tenantClaim string
 	now         func() time.Time
 	cache       *tokenCache
+	maxLifetime time.Duration
 }
 
 // HMACKeyID is the kid of an HS256 secret: a digest of it, so tokens name
@@ -144,7 +153,12 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	if claim == "" {
 		claim = "org"
 	}
-	v := &Verifier{keys: set, issuer: cfg.Issuer, audience: cfg.Audience, tenantClaim: claim, now: now}
+	maxLifetime := cfg.MaxLifetime
+	if maxLifetime == 0 {
+		maxLifetime = DefaultMaxLifetime
+	}
+	v := &Verifier{keys: set, issuer: cfg.Issuer, audience: cfg.Audience, tenantClaim: claim, now: now,
+		maxLifetime: maxLifetime}
 	if cfg.CacheSize > 0 {
 		v.cache = newTokenCache(cfg.CacheSize)
 	}
@@ -224,7 +238,7 @@ func (v *Verifier) Verify(token string) (Principal, error) {
 		}
 	}
 	tok, err := jwt.Parse([]byte(token),
-		jwt.WithKeySet(v.keys, jws.WithRequireKid(true), jws.WithUseDefault(true)),
+		jwt.WithKeyProvider(jws.KeyProviderFunc(v.provideKey)),
 		jwt.WithValidate(true),
 		jwt.WithAcceptableSkew(60*time.Second),
 		jwt.WithClock(jwt.ClockFunc(v.now)),
@@ -236,6 +250,9 @@ func (v *Verifier) Verify(token string) (Principal, error) {
 	if err != nil {
 		return Principal{}, fmt.Errorf("%w: %v", data.ErrUnauthorized, err)
 	}
+	if v.maxLifetime > 0 && tok.Expiration().Sub(now) > v.maxLifetime+60*time.Second {
+		return Principal{}, fmt.Errorf("%w: exp is more than %v ahead", data.ErrUnauthorized, v.maxLifetime)
+	}
 	p, err := v.principalFrom(tok)
 	if err != nil {
 		return Principal{}, err
@@ -245,6 +262,37 @@ func (v *Verifier) Verify(token string) (Principal, error) {
 		v.cache.put(token, p, tok.Expiration().Add(60*time.Second), now)
 	}
 	return p, nil
+}
+
+// provideKey picks the trusted key a token's kid names (the only key, when
+// there is one and the token names none) and verifies with that key's
+// algorithm. The alg header must name that same algorithm (RFC 8725 3.1):
+// a token whose header says one algorithm while its signature was made
+// with another is refused, even when the signature is right.
+func (v *Verifier) provideKey(_ context.Context, sink jws.KeySink, sig *jws.Signature, _ *jws.Message) error {
+	h := sig.ProtectedHeaders()
+	var key jwk.Key
+	switch kid := h.KeyID(); {
+	case kid != "":
+		k, ok := v.keys.LookupKeyID(kid)
+		if !ok {
+			return fmt.Errorf("no trusted key has kid %q", kid)
+		}
+		key = k
+	case v.keys.Len() == 1:
+		key, _ = v.keys.Key(0)
+	default:
+		return errors.New("the token names no kid and several keys are trusted")
+	}
+	if u := key.KeyUsage(); u != "" && u != jwk.ForSignature.String() {
+		return fmt.Errorf("key %q is not for signatures", key.KeyID())
+	}
+	alg := key.Algorithm().String()
+	if alg == "" || h.Algorithm().String() != alg {
+		return fmt.Errorf("alg %q is not the algorithm of key %q", h.Algorithm(), key.KeyID())
+	}
+	sink.Key(jwa.SignatureAlgorithm(alg), key)
+	return nil
 }
 
 func optIssuer(s string) jwt.ParseOption {

@@ -1,0 +1,355 @@
+package handlers_test
+
+// The trust tests (issue 7) run against a server wired like production:
+// the API router, the customer pages and the console, one account service
+// for both, a verifier that trusts an HS256 secret and a JWKS file of an
+// ES256 and an RS256 key and checks iss and aud. Their helpers carry a
+// trust prefix so they stay clear of the other black-box tests' names.
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jwt"
+
+	"github.com/salesos/portal/account"
+	"github.com/salesos/portal/auth"
+	"github.com/salesos/portal/handlers"
+	"github.com/salesos/portal/store"
+	"github.com/salesos/portal/web"
+)
+
+const (
+	trustIssuer   = "https://idp.trust.example"
+	trustAudience = "portal-api"
+	trustPassword = "correct horse battery staple"
+)
+
+var trustStart = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+
+// trustClock is the settable clock of the store, the verifier, the
+// handlers and the login limits.
+type trustClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *trustClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *trustClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+type trustEnv struct {
+	t      *testing.T
+	srv    *httptest.Server
+	client *http.Client
+	db     *store.DB
+	clock  *trustClock
+	es256  jwk.Key // private, kid trust-es256
+	rs256  jwk.Key // private, kid trust-rs256
+	secret []byte  // HS256
+	routes []string
+}
+
+type trustEnvOptions struct {
+	// hasher replaces the cheap test hasher; nil keeps it.
+	hasher *auth.Hasher
+}
+
+// trustCheapHasher keeps tests that hash many passwords fast; the tests of
+// hashing cost and timing pass the real one.
+func trustCheapHasher() *auth.Hasher {
+	return auth.NewHasher(auth.Argon2Params{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, 4)
+}
+
+func newTrustEnv(t *testing.T, o trustEnvOptions) *trustEnv {
+	t.Helper()
+	dir := t.TempDir()
+	clk := &trustClock{t: trustStart}
+	db, err := store.Open(filepath.Join(dir, "portal.db"), clk.Now, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecPriv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaPriv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, _ := jwk.FromRaw(ecPriv)
+	_ = es.Set(jwk.KeyIDKey, "trust-es256")
+	_ = es.Set(jwk.AlgorithmKey, jwa.ES256)
+	rs, _ := jwk.FromRaw(rsaPriv)
+	_ = rs.Set(jwk.KeyIDKey, "trust-rs256")
+	_ = rs.Set(jwk.AlgorithmKey, jwa.RS256)
+	set := jwk.NewSet()
+	for _, k := range []jwk.Key{es, rs} {
+		pub, _ := k.PublicKey()
+		_ = set.AddKey(pub)
+	}
+	raw, _ := json.Marshal(set)
+	jwksPath := filepath.Join(dir, "jwks.json")
+	if err := os.WriteFile(jwksPath, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	secret := []byte(strings.Repeat("t", 48))
+	v, err := auth.NewVerifier(auth.Config{Secret: secret, JWKSPath: jwksPath, Issuer: trustIssuer,
+		Audience: trustAudience, Now: clk.Now, CacheSize: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	hasher := o.hasher
+	if hasher == nil {
+		hasher = trustCheapHasher()
+	}
+	accounts := account.New(db, log, account.Options{Hasher: hasher, Now: clk.Now})
+	pages, err := web.New(log, db, web.Options{Accounts: accounts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := handlers.Options{Now: clk.Now, CursorKey: []byte("trust-cursor-key-0123456789abcdef"),
+		Accounts: accounts, Web: pages}
+	routes, err := handlers.TrustRoutes(log, db, v, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(handlers.New(log, db, v, opts))
+	tr := &http.Transport{MaxIdleConnsPerHost: 64}
+	client := &http.Client{Transport: tr, Timeout: 60 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	e := &trustEnv{t: t, srv: srv, client: client, db: db, clock: clk, es256: es, rs256: rs, secret: secret, routes: routes}
+	t.Cleanup(func() {
+		tr.CloseIdleConnections()
+		srv.Close()
+		_ = db.Close()
+	})
+	return e
+}
+
+// claims are a valid staff token's claims for org at the env's clock.
+func (e *trustEnv) claims(org, scope string) map[string]any {
+	now := e.clock.Now()
+	c := map[string]any{"sub": "staff-" + org, "org": org, "iss": trustIssuer, "aud": trustAudience,
+		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+	if scope != "" {
+		c["scope"] = scope
+	}
+	return c
+}
+
+// sign signs claims with key (its kid in the header) as a compact JWT.
+func (e *trustEnv) sign(alg jwa.SignatureAlgorithm, key jwk.Key, claims map[string]any) string {
+	e.t.Helper()
+	tok := jwt.New()
+	for k, v := range claims {
+		if v == nil {
+			continue
+		}
+		if err := tok.Set(k, v); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	signed, err := jwt.Sign(tok, jwt.WithKey(alg, key))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return string(signed)
+}
+
+// admin is a read-write staff token of org.
+func (e *trustEnv) admin(org string) string {
+	return e.sign(jwa.ES256, e.es256, e.claims(org, "portal:read portal:write"))
+}
+
+// trustResp is a finished request with its body read.
+type trustResp struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r trustResp) object(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("body is not a JSON object: %v: %.300s", err, r.body)
+	}
+	return m
+}
+
+// send sends a request. body is nil, a string or []byte (sent as is, with
+// Content-Type application/json unless hdr sets one) or a value sent as
+// JSON. hdr holds header name, value pairs.
+func (e *trustEnv) send(method, path, token string, body any, hdr ...string) (trustResp, error) {
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			return trustResp{}, err
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, e.srv.URL+path, rd)
+	if err != nil {
+		return trustResp{}, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	res, err := e.client.Do(req)
+	if err != nil {
+		return trustResp{}, err
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	return trustResp{status: res.StatusCode, header: res.Header, body: raw}, err
+}
+
+func (e *trustEnv) do(method, path, token string, body any, hdr ...string) trustResp {
+	e.t.Helper()
+	r, err := e.send(method, path, token, body, hdr...)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return r
+}
+
+// must sends a request and fails unless it answers want.
+func (e *trustEnv) must(want int, method, path, token string, body any, hdr ...string) map[string]any {
+	e.t.Helper()
+	r := e.do(method, path, token, body, hdr...)
+	if r.status != want {
+		e.t.Fatalf("%s %s: got status %d, want %d: %.500s", method, path, r.status, want, r.body)
+	}
+	if len(r.body) == 0 || r.header.Get("Content-Type") == "" {
+		return nil
+	}
+	var m map[string]any
+	_ = json.Unmarshal(r.body, &m)
+	return m
+}
+
+// login starts a customer session and returns its token.
+func (e *trustEnv) login(slug, email string) string {
+	e.t.Helper()
+	m := e.must(200, http.MethodPost, "/v1/portal/login", "", map[string]any{"portal": slug, "email": email, "password": trustPassword})
+	return m["accessToken"].(string)
+}
+
+// trustOrg is an organization with one of everything, made through the API.
+type trustOrg struct {
+	org, token, slug                string
+	userID, userEmail               string // active user with a session
+	session, sessionID              string // that user's session token and ID
+	pendingInvID, pendingUserID     string // a pending invitation (of the contact)
+	pendingEmail, inviteToken       string
+	contactID, contactEmail         string
+	inviteOnlyID, inviteOnlyEmail   string // a pending invitation by email
+	auditIDs                        []string
+	portalName, supportEmail, hello string
+}
+
+// newOrg fills organization org (name a short tag such as "alpha") with a
+// config, a feature, a contact, an active user with a session, and pending
+// invitations.
+func (e *trustEnv) newOrg(org, tag string) *trustOrg {
+	e.t.Helper()
+	o := &trustOrg{org: org, token: e.admin(org), slug: tag + "-portal",
+		portalName: "Portal of " + tag + " Secret Corp", supportEmail: "support@" + tag + "-corp.example",
+		hello: "Welcome to the " + tag + " private portal"}
+	e.must(200, http.MethodPatch, "/v1/customer-portal/config", o.token,
+		map[string]any{"slug": o.slug, "portalName": o.portalName, "supportEmail": o.supportEmail, "welcomeMessage": o.hello},
+		"Content-Type", "application/merge-patch+json")
+	e.must(200, http.MethodPatch, "/v1/customer-portal/features/invoices/toggle", o.token, map[string]any{"enabled": true})
+
+	o.contactEmail = "carol." + tag + "@" + tag + "-corp.example"
+	c := e.must(201, http.MethodPost, "/v1/contacts", o.token,
+		map[string]any{"email": o.contactEmail, "firstName": "Carol" + tag, "lastName": "Contact" + tag, "company": tag + " Holdings"})
+	o.contactID = c["id"].(string)
+
+	o.userEmail = "ann." + tag + "@" + tag + "-corp.example"
+	inv := e.must(201, http.MethodPost, "/v1/customer-portal/invitations", o.token,
+		map[string]any{"email": o.userEmail, "firstName": "Ann" + tag})
+	tok := trustAcceptToken(e.t, inv["acceptUrl"].(string))
+	acc := e.must(201, http.MethodPost, "/v1/portal/invitations/accept", "",
+		map[string]any{"token": tok, "password": trustPassword})
+	o.session = acc["accessToken"].(string)
+	o.userID = acc["user"].(map[string]any)["id"].(string)
+	sessions := e.must(200, http.MethodGet, "/v1/portal/sessions", o.session, nil)
+	o.sessionID = sessions["data"].([]any)[0].(map[string]any)["id"].(string)
+
+	pend := e.must(201, http.MethodPost, "/v1/customer-portal/users/invite", o.token, map[string]any{"contactId": o.contactID})
+	o.pendingInvID, o.pendingUserID, o.pendingEmail = pend["id"].(string), pend["userId"].(string), pend["email"].(string)
+	o.inviteToken = trustAcceptToken(e.t, pend["acceptUrl"].(string))
+
+	o.inviteOnlyEmail = "bob." + tag + "@" + tag + "-corp.example"
+	only := e.must(201, http.MethodPost, "/v1/customer-portal/invitations", o.token, map[string]any{"email": o.inviteOnlyEmail})
+	o.inviteOnlyID = only["id"].(string)
+
+	audit := e.must(200, http.MethodGet, "/v1/customer-portal/audit?limit=100", o.token, nil)
+	for _, a := range audit["data"].([]any) {
+		o.auditIDs = append(o.auditIDs, a.(map[string]any)["id"].(string))
+	}
+	return o
+}
+
+// secrets are strings only org o's own callers may ever see.
+func (o *trustOrg) secrets() []string {
+	s := []string{o.org, o.slug, o.portalName, o.supportEmail, o.hello, o.userID, o.userEmail, o.session,
+		o.sessionID, o.pendingInvID, o.pendingUserID, o.pendingEmail, o.inviteToken, o.contactID,
+		o.contactEmail, o.inviteOnlyID, o.inviteOnlyEmail, "Carol" + strings.TrimSuffix(o.slug, "-portal")}
+	return append(s, o.auditIDs...)
+}
+
+// trustAcceptToken returns the token of an accept link.
+func trustAcceptToken(t *testing.T, link string) string {
+	t.Helper()
+	u, err := url.Parse(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := u.Query().Get("token")
+	if tok == "" {
+		t.Fatalf("accept link %q has no token", link)
+	}
+	return tok
+}

@@ -1,0 +1,7 @@
+//go:build !unix
+
+package handlers_test
+
+import "testing"
+
+func trustRaiseFileLimit(t *testing.T, n uint64) {}
