@@ -67,6 +67,31 @@ func (f contactField) ptr() *string {
 	return &v
 }
 
+// checkPatchMembers reports every member of a contact patch that is neither
+// a string nor null, by name. (contactField cannot name itself in its error,
+// and encoding/json does not always add the member's name to errors from a
+// custom decoder.) Anything that is not a JSON object is left to decode.
+func checkPatchMembers(body []byte) error {
+	if err := checkJSON(body); err != nil {
+		return err
+	}
+	var members map[string]json.RawMessage
+	if json.Unmarshal(body, &members) != nil {
+		return nil
+	}
+	bad := map[string]string{}
+	for name, raw := range members {
+		var v *string
+		if json.Unmarshal(raw, &v) != nil {
+			bad[name] = "must be a string or null"
+		}
+	}
+	if len(bad) > 0 {
+		return &data.ValidationError{Fields: bad}
+	}
+	return nil
+}
+
 // contactPatchRequest is the body of PATCH /v1/contacts/{id}.
 type contactPatchRequest struct {
 	Email     contactField `json:"email,omitzero"`
@@ -161,6 +186,10 @@ func (s *server) handleContactPatch() http.Handler {
 		}
 		body, err := readBody(w, r, "application/json", "application/merge-patch+json")
 		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		if err := checkPatchMembers(body); err != nil {
 			writeError(w, r, s.log, err)
 			return
 		}
