@@ -1,8 +1,10 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
 
+	"github.com/salesos/portal/auth"
 	"github.com/salesos/portal/data"
 	"github.com/salesos/portal/store"
 )
@@ -113,51 +115,23 @@ func (s *server) handleInvitationList() http.Handler {
 }
 
 func (s *server) handleInvitationResend() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, err := pathID(r)
-		if err != nil {
-			writeError(w, r, s.log, err)
-			return
+	return byID(s, func(ctx context.Context, p auth.Principal, id string) (data.Invitation, error) {
+		inv, err := s.db.ResendInvitation(ctx, p.Tenant, p.Subject, id)
+		if err == nil {
+			s.wake()
 		}
-		p := principal(r)
-		inv, err := s.db.ResendInvitation(r.Context(), p.Tenant, p.Subject, id)
-		if err != nil {
-			writeError(w, r, s.log, err)
-			return
-		}
-		s.wake()
-		encode(w, r, s.log, http.StatusOK, inv)
+		return inv, err
 	})
 }
 
 func (s *server) handleInvitationCancel() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, err := pathID(r)
-		if err != nil {
-			writeError(w, r, s.log, err)
-			return
-		}
-		p := principal(r)
-		if err := s.db.CancelInvitation(r.Context(), p.Tenant, p.Subject, id); err != nil {
-			writeError(w, r, s.log, err)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
+	return byIDNoContent(s, func(ctx context.Context, p auth.Principal, id string) error {
+		return s.db.CancelInvitation(ctx, p.Tenant, p.Subject, id)
 	})
 }
 
 func (s *server) handleInvitationGet() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, err := pathID(r)
-		if err != nil {
-			writeError(w, r, s.log, err)
-			return
-		}
-		inv, err := s.db.Invitation(r.Context(), principal(r).Tenant, id)
-		if err != nil {
-			writeError(w, r, s.log, err)
-			return
-		}
-		encode(w, r, s.log, http.StatusOK, inv)
+	return byID(s, func(ctx context.Context, p auth.Principal, id string) (data.Invitation, error) {
+		return s.db.Invitation(ctx, p.Tenant, id)
 	})
 }

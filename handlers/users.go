@@ -1,13 +1,49 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/gorilla/mux"
 
+	"github.com/salesos/portal/auth"
 	"github.com/salesos/portal/data"
 	"github.com/salesos/portal/store"
 )
+
+// byID serves an admin route on the {id} of the path and encodes what do
+// returns with 200. An ID not of our form is 404 without asking the store.
+func byID[T any](s *server, do func(ctx context.Context, p auth.Principal, id string) (T, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := pathID(r)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		v, err := do(r.Context(), principal(r), id)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		encode(w, r, s.log, http.StatusOK, v)
+	})
+}
+
+// byIDNoContent is byID for actions that answer 204.
+func byIDNoContent(s *server, do func(ctx context.Context, p auth.Principal, id string) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := pathID(r)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		if err := do(r.Context(), principal(r), id); err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
 
 // pathID returns the {id} of the route; IDs not of our form are unknown.
 func pathID(r *http.Request) (string, error) {
@@ -40,51 +76,20 @@ func (s *server) handleUserList() http.Handler {
 }
 
 func (s *server) handleUserGet() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, err := pathID(r)
-		if err != nil {
-			writeError(w, r, s.log, err)
-			return
-		}
-		u, err := s.db.User(r.Context(), principal(r).Tenant, id)
-		if err != nil {
-			writeError(w, r, s.log, err)
-			return
-		}
-		encode(w, r, s.log, http.StatusOK, u)
+	return byID(s, func(ctx context.Context, p auth.Principal, id string) (data.User, error) {
+		return s.db.User(ctx, p.Tenant, id)
 	})
 }
 
 func (s *server) handleUserDelete() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, err := pathID(r)
-		if err != nil {
-			writeError(w, r, s.log, err)
-			return
-		}
-		p := principal(r)
-		if err := s.db.DeleteUser(r.Context(), p.Tenant, p.Subject, id); err != nil {
-			writeError(w, r, s.log, err)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
+	return byIDNoContent(s, func(ctx context.Context, p auth.Principal, id string) error {
+		return s.db.DeleteUser(ctx, p.Tenant, p.Subject, id)
 	})
 }
 
 func (s *server) handleUserRevoke() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, err := pathID(r)
-		if err != nil {
-			writeError(w, r, s.log, err)
-			return
-		}
-		p := principal(r)
-		u, err := s.db.RevokeUser(r.Context(), p.Tenant, p.Subject, id)
-		if err != nil {
-			writeError(w, r, s.log, err)
-			return
-		}
-		encode(w, r, s.log, http.StatusOK, u)
+	return byID(s, func(ctx context.Context, p auth.Principal, id string) (data.User, error) {
+		return s.db.RevokeUser(ctx, p.Tenant, p.Subject, id)
 	})
 }
 
@@ -129,17 +134,7 @@ func (s *server) handleSessionList() http.Handler {
 }
 
 func (s *server) handleSessionEnd() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, err := pathID(r)
-		if err != nil {
-			writeError(w, r, s.log, err)
-			return
-		}
-		p := principal(r)
-		if err := s.db.EndSession(r.Context(), p.Tenant, p.Subject, id, ""); err != nil {
-			writeError(w, r, s.log, err)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
+	return byIDNoContent(s, func(ctx context.Context, p auth.Principal, id string) error {
+		return s.db.EndSession(ctx, p.Tenant, p.Subject, id, "")
 	})
 }
