@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -34,9 +33,6 @@ func cmdBackup(ctx context.Context, args []string, getenv func(string) string, s
 	server := fs.String("url", "", "base URL of a running server, such as http://127.0.0.1:8080")
 	token := fs.String("token", getenv("PORTAL_TOKEN"), "staff token with the portal:operator scope, for --url ($PORTAL_TOKEN)")
 	pos, err := parseFlags(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
 	if err != nil {
 		return err
 	}
@@ -158,9 +154,6 @@ func cmdRestore(_ context.Context, args []string, getenv func(string) string, st
 	dbPath := fs.String("db", envOr(getenv, "PORTAL_DB", "portal.db"), "database file to replace ($PORTAL_DB)")
 	force := fs.Bool("force", false, "replace an existing database file, and restore a backup whose check finds broken indexes or counters")
 	pos, err := parseFlags(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 
@@ -23,9 +22,6 @@ func cmdCheck(_ context.Context, args []string, getenv func(string) string, stdo
 			"live database, take a backup (portal backup --url ...) and check that.", stderr)
 	dbPath := fs.String("db", envOr(getenv, "PORTAL_DB", "portal.db"), "database file to check ($PORTAL_DB)")
 	pos, err := parseFlags(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
 	if err != nil {
 		return err
 	}

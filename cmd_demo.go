@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -62,9 +61,6 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 	dbPath := fs.String("db", envOr(getenv, "PORTAL_DB", "portal.db"), "database file, created when missing ($PORTAL_DB)")
 	org := fs.String("org", "demo", "organization to create")
 	pos, err := parseFlags(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
 	if err != nil {
 		return err
 	}

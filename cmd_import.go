@@ -3,10 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -37,9 +35,6 @@ func cmdImportContacts(ctx context.Context, args []string, getenv func(string) s
 	dbPath := fs.String("db", envOr(getenv, "PORTAL_DB", "portal.db"), "database file ($PORTAL_DB)")
 	actor := fs.String("actor", "cli:import-contacts", "who the audit trail names as the importer")
 	pos, err := parseFlags(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
 	if err != nil {
 		return err
 	}
@@ -51,7 +46,7 @@ func cmdImportContacts(ctx context.Context, args []string, getenv func(string) s
 	}
 	rows, err := readContactsFile(pos[0])
 	if err != nil {
-		return fmt.Errorf("import-contacts: %s: %w", pos[0], err)
+		return fmt.Errorf("import-contacts: %s: %w", pos[0], describe(err))
 	}
 	db, err := store.Open(*dbPath, time.Now, store.Options{})
 	if err != nil {
@@ -109,12 +104,12 @@ func readContactsFile(path string) ([]data.Contact, error) {
 	case ".json":
 		return parseContactsJSON(body)
 	case ".csv":
-		return parseContactsCSV(body)
+		return data.ParseContactsCSV(body)
 	}
 	if t := bytes.TrimSpace(body); len(t) > 0 && t[0] == '[' {
 		return parseContactsJSON(body)
 	}
-	return parseContactsCSV(body)
+	return data.ParseContactsCSV(body)
 }
 
 // contactJSON is one element of a JSON import file: the API's members.
@@ -143,54 +138,4 @@ func parseContactsJSON(body []byte) ([]data.Contact, error) {
 			Phone: c.Phone, Company: c.Company, AccountID: c.AccountID}
 	}
 	return rows, nil
-}
-
-// parseContactsCSV reads RFC 4180 CSV: a header naming the columns, then one
-// contact per row with as many fields as the header, cells trimmed.
-func parseContactsCSV(body []byte) ([]data.Contact, error) {
-	columns := map[string]func(*data.Contact, string){
-		"email":     func(c *data.Contact, v string) { c.Email = v },
-		"firstname": func(c *data.Contact, v string) { c.FirstName = v },
-		"lastname":  func(c *data.Contact, v string) { c.LastName = v },
-		"phone":     func(c *data.Contact, v string) { c.Phone = v },
-		"company":   func(c *data.Contact, v string) { c.Company = v },
-		"accountid": func(c *data.Contact, v string) { c.AccountID = v },
-	}
-	cr := csv.NewReader(bytes.NewReader(body))
-	header, err := cr.Read()
-	if errors.Is(err, io.EOF) {
-		return nil, errors.New("empty: the first row must name the columns")
-	}
-	if err != nil {
-		return nil, err
-	}
-	set := make([]func(*data.Contact, string), len(header))
-	seen := map[string]bool{}
-	for i, name := range header {
-		key := strings.ToLower(strings.TrimSpace(name))
-		f, ok := columns[key]
-		if !ok {
-			return nil, fmt.Errorf("column %d %q is not one of email, firstName, lastName, phone, company, accountId", i+1, name)
-		}
-		if seen[key] {
-			return nil, fmt.Errorf("column %d %q is repeated", i+1, name)
-		}
-		seen[key] = true
-		set[i] = f
-	}
-	var rows []data.Contact
-	for {
-		rec, err := cr.Read()
-		if errors.Is(err, io.EOF) {
-			return rows, nil
-		}
-		if err != nil {
-			return nil, err // csv.ParseError names the line
-		}
-		var c data.Contact
-		for i, v := range rec {
-			set[i](&c, strings.TrimSpace(v))
-		}
-		rows = append(rows, c)
-	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -47,9 +46,6 @@ func cmdVersion(_ context.Context, args []string, _ func(string) string, stdout,
 		fmt.Fprintf(stderr, "Usage: %s\n\nPrints the module version, the Go version and the VCS revision the binary was built from.\n", args[0])
 	}
 	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
 		return err
 	}
 	if fs.NArg() > 0 {

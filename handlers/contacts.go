@@ -2,16 +2,12 @@ package handlers
 
 import (
 	"bytes"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"mime"
 	"net/http"
-	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/gorilla/mux"
 
@@ -250,7 +246,7 @@ func (s *server) handleContactImport() http.Handler {
 		}
 		var rows []data.Contact
 		if mt == "text/csv" {
-			rows, err = parseContactsCSV(body)
+			rows, err = data.ParseContactsCSV(body)
 		} else {
 			rows, err = decodeContactsJSON(body)
 		}
@@ -267,25 +263,6 @@ func (s *server) handleContactImport() http.Handler {
 	})
 }
 
-// rowErrors reports the rows that could not be read (bad, by row index)
-// together with the validation errors of every other row, in row order, so
-// that one answer names every bad row.
-func rowErrors(rows []data.Contact, bad map[int]error) error {
-	var errs data.ImportErrors
-	for i, c := range rows {
-		if err, ok := bad[i]; ok {
-			errs.AddErr(i, err)
-			continue
-		}
-		errs.AddErr(i, c.Validate())
-	}
-	return errs.Err()
-}
-
-func tooManyContactRows() error {
-	return data.Invalid("rows", "must hold at most "+strconv.Itoa(data.MaxImportRows)+" contacts")
-}
-
 // decodeContactsJSON reads an import body that is a JSON array of contact
 // objects. Malformed JSON is a 400; a bad element is a 422 naming its row.
 func decodeContactsJSON(body []byte) ([]data.Contact, error) {
@@ -297,7 +274,7 @@ func decodeContactsJSON(body []byte) ([]data.Contact, error) {
 		return nil, data.Invalid("", "must be a JSON array of contacts")
 	}
 	if len(raw) > data.MaxImportRows {
-		return nil, tooManyContactRows()
+		return nil, data.ImportTooLarge()
 	}
 	rows := make([]data.Contact, len(raw))
 	bad := map[int]error{}
@@ -310,117 +287,7 @@ func decodeContactsJSON(body []byte) ([]data.Contact, error) {
 		rows[i] = req.contact()
 	}
 	if len(bad) > 0 {
-		return nil, rowErrors(rows, bad)
+		return nil, data.RowErrors(rows, bad)
 	}
 	return rows, nil
-}
-
-// contactColumns maps the lower-cased CSV header names to the setters of
-// the fields they fill.
-var contactColumns = map[string]func(*data.Contact, string){
-	"email":     func(c *data.Contact, v string) { c.Email = v },
-	"firstname": func(c *data.Contact, v string) { c.FirstName = v },
-	"lastname":  func(c *data.Contact, v string) { c.LastName = v },
-	"phone":     func(c *data.Contact, v string) { c.Phone = v },
-	"company":   func(c *data.Contact, v string) { c.Company = v },
-	"accountid": func(c *data.Contact, v string) { c.AccountID = v },
-}
-
-// parseContactsCSV reads an import body in CSV (RFC 4180): a header row
-// naming the columns (email, firstName, lastName, phone, company, accountId
-// in any order and case; unknown or repeated names are a 422), then one
-// contact per row with as many fields as the header. Cells are trimmed of
-// surrounding white space. A leading UTF-8 byte order mark is skipped;
-// anything else that is not UTF-8 is a 422.
-func parseContactsCSV(body []byte) ([]data.Contact, error) {
-	body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf"))
-	if !utf8.Valid(body) {
-		return nil, data.Invalid("", "must be UTF-8 text")
-	}
-	cr := csv.NewReader(bytes.NewReader(body))
-	cr.LazyQuotes = false
-	cr.FieldsPerRecord = 0 // the header's count binds every row
-	cr.ReuseRecord = true
-
-	header, err := cr.Read()
-	if errors.Is(err, io.EOF) {
-		return nil, data.Invalid("", "must start with a header row naming the columns")
-	}
-	if err != nil {
-		return nil, data.Invalid("header", csvProblem(err))
-	}
-	width := len(header)
-	setters := make([]func(*data.Contact, string), width)
-	hdrErrs := map[string]string{}
-	seen := map[string]int{}
-	for i, name := range header {
-		key := strings.ToLower(strings.TrimSpace(name))
-		field := "header[" + strconv.Itoa(i) + "]"
-		set, ok := contactColumns[key]
-		switch {
-		case !ok:
-			hdrErrs[field] = "is not a known column; use email, firstName, lastName, phone, company or accountId"
-		case seen[key] > 0:
-			hdrErrs[field] = "repeats column header[" + strconv.Itoa(seen[key]-1) + "]"
-		default:
-			seen[key] = i + 1
-			setters[i] = set
-		}
-	}
-	if len(hdrErrs) > 0 {
-		return nil, &data.ValidationError{Fields: hdrErrs}
-	}
-
-	var rows []data.Contact
-	bad := map[int]error{}
-	for i := 0; ; i++ {
-		rec, err := cr.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if i >= data.MaxImportRows {
-			return nil, tooManyContactRows()
-		}
-		var pe *csv.ParseError
-		if errors.As(err, &pe) && errors.Is(pe.Err, csv.ErrFieldCount) {
-			// The row is still readable; go on to name every bad row.
-			bad[i] = data.Invalid("", fmt.Sprintf("has %d fields, the header has %d (line %d)", len(rec), width, pe.StartLine))
-			rows = append(rows, data.Contact{})
-			continue
-		}
-		if err != nil {
-			// Broken quoting leaves the rest of the file unreadable.
-			bad[i] = data.Invalid("", csvProblem(err))
-			rows = append(rows, data.Contact{})
-			return nil, rowErrors(rows, bad)
-		}
-		var c data.Contact
-		for j, v := range rec {
-			setters[j](&c, strings.TrimSpace(v))
-		}
-		rows = append(rows, c)
-	}
-	if len(bad) > 0 {
-		return nil, rowErrors(rows, bad)
-	}
-	return rows, nil
-}
-
-// csvProblem describes a CSV syntax error in the client's terms, without
-// the library's text.
-func csvProblem(err error) string {
-	var pe *csv.ParseError
-	if !errors.As(err, &pe) {
-		return "cannot be read as CSV"
-	}
-	at := fmt.Sprintf(" (line %d, column %d)", pe.Line, pe.Column)
-	switch {
-	case errors.Is(pe.Err, csv.ErrBareQuote):
-		return `has a " in an unquoted field; quote the field and double the "` + at
-	case errors.Is(pe.Err, csv.ErrQuote):
-		return `has a quoted field that is not closed or is followed by other text` + at
-	case errors.Is(pe.Err, csv.ErrFieldCount):
-		return "has the wrong number of fields" + at
-	}
-	return "cannot be read as CSV" + at
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -55,7 +56,7 @@ func readBody(w http.ResponseWriter, r *http.Request, accepted ...string) ([]byt
 	}
 	ct := r.Header.Get("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
-	if ct == "" || err != nil || !contains(accepted, strings.ToLower(mt)) {
+	if ct == "" || err != nil || !slices.Contains(accepted, strings.ToLower(mt)) {
 		return nil, &unsupportedTypeError{got: ct}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
@@ -67,15 +68,6 @@ func readBody(w http.ResponseWriter, r *http.Request, accepted ...string) ([]byt
 		return nil, &malformedError{msg: "request body could not be read"}
 	}
 	return body, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // decode reads a JSON body into a T: 415 unless JSON, 413 over 1 MiB, 400 if

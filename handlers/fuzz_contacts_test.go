@@ -93,7 +93,7 @@ func FuzzParseContactsCSV(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		rows, err := parseContactsCSV(body)
+		rows, err := data.ParseContactsCSV(body)
 		if err != nil {
 			return
 		}
@@ -107,7 +107,7 @@ func FuzzParseContactsCSV(f *testing.F) {
 		if err := w.Error(); err != nil {
 			t.Fatalf("rows %+v do not encode: %v", rows, err)
 		}
-		again, err := parseContactsCSV(buf.Bytes())
+		again, err := data.ParseContactsCSV(buf.Bytes())
 		if err != nil || !sameContacts(again, rows) {
 			t.Fatalf("rows %+v re-parse from %q as %+v, %v", rows, buf.Bytes(), again, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -71,7 +72,7 @@ func (c cursors) parseList(r *http.Request, list string, allowed ...string) (lis
 		return listParams{}, &paramError{name: "query", msg: "is not a well-formed query string"}
 	}
 	for name := range qv {
-		if name != "limit" && name != "cursor" && name != "q" && !contains(allowed, name) {
+		if name != "limit" && name != "cursor" && name != "q" && !slices.Contains(allowed, name) {
 			return listParams{}, &paramError{name: name, msg: "is not a parameter of this list"}
 		}
 		if len(qv[name]) > 1 {

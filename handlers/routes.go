@@ -6,6 +6,7 @@ package handlers
 import (
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -170,21 +171,10 @@ func (s *server) notFound(router *mux.Router) func(http.ResponseWriter, *http.Re
 			writeProblem(w, r, newProblem(http.StatusNotFound, "not-found", "Not found", "No such resource."))
 			return
 		}
-		w.Header().Set("Allow", joinComma(allow))
+		w.Header().Set("Allow", strings.Join(allow, ", "))
 		writeProblem(w, r, newProblem(http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed",
 			r.Method+" is not allowed here; see the Allow header."))
 	}
-}
-
-func joinComma(s []string) string {
-	out := ""
-	for i, v := range s {
-		if i > 0 {
-			out += ", "
-		}
-		out += v
-	}
-	return out
 }
 
 func (s *server) handleHealth() http.Handler {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -169,18 +170,7 @@ func configDiff(a, b data.Config) string {
 	if len(changed) == 0 {
 		return "no change"
 	}
-	return "changed " + joinComma(changed)
-}
-
-func joinComma(s []string) string {
-	out := ""
-	for i, v := range s {
-		if i > 0 {
-			out += ", "
-		}
-		out += v
-	}
-	return out
+	return "changed " + strings.Join(changed, ", ")
 }
 
 // SetFeature sets feature id to *enabled, or flips it when enabled is nil.
