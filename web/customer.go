@@ -608,17 +608,7 @@ func (s *server) accept(w http.ResponseWriter, r *http.Request, slug string) {
 	}
 	a, err := s.accounts.Accept(r.Context(), account.AcceptRequest{Token: token, Password: password,
 		FirstName: first, LastName: last}, clientOf(r))
-	if fe, ok := fieldErrors(err); ok {
-		v.Errors = fe
-		s.render(w, r, http.StatusUnprocessableEntity, "accept", v)
-		return
-	}
-	if errors.Is(err, data.ErrGone) {
-		s.renderLinkGone(w, r, slug, "invitation")
-		return
-	}
-	if err != nil {
-		s.renderError(w, r, err)
+	if s.tokenFormFailed(w, r, err, v, "accept", slug, "invitation") {
 		return
 	}
 	s.setSession(w, r, cfg.Slug, a)
@@ -733,17 +723,7 @@ func (s *server) reset(w http.ResponseWriter, r *http.Request, slug string) {
 		}
 	}
 	err = s.accounts.Reset(r.Context(), token, password, keep)
-	if fe, ok := fieldErrors(err); ok {
-		v.Errors = fe
-		s.render(w, r, http.StatusUnprocessableEntity, "reset", v)
-		return
-	}
-	if errors.Is(err, data.ErrGone) {
-		s.renderLinkGone(w, r, slug, "reset")
-		return
-	}
-	if err != nil {
-		s.renderError(w, r, err)
+	if s.tokenFormFailed(w, r, err, v, "reset", slug, "reset") {
 		return
 	}
 	if keep != "" {
@@ -751,4 +731,24 @@ func (s *server) reset(w http.ResponseWriter, r *http.Request, slug string) {
 		return
 	}
 	http.Redirect(w, r, portalPath(cfg.Slug)+"login?m=password-reset", http.StatusSeeOther)
+}
+
+// tokenFormFailed answers a failed POST of a form that spends a link's token
+// (accept, reset): the form again with its field errors, the page for a dead
+// link, or the error page. It reports whether it answered.
+func (s *server) tokenFormFailed(w http.ResponseWriter, r *http.Request, err error, v view, tmpl, slug, kind string) bool {
+	if fe, ok := fieldErrors(err); ok {
+		v.Errors = fe
+		s.render(w, r, http.StatusUnprocessableEntity, tmpl, v)
+		return true
+	}
+	if errors.Is(err, data.ErrGone) {
+		s.renderLinkGone(w, r, slug, kind)
+		return true
+	}
+	if err != nil {
+		s.renderError(w, r, err)
+		return true
+	}
+	return false
 }
