@@ -181,8 +181,8 @@ func acceptToken(t *testing.T, link string) string {
 		t.Fatalf("link %q: %v", link, err)
 	}
 	tok := u.Query().Get("token")
-	if len(tok) != 43 {
-		t.Fatalf("got token %q in %q, want 43 characters of base64url", tok, link)
+	if len(tok) != 51 {
+		t.Fatalf("got token %q in %q, want 51 characters of base64url", tok, link)
 	}
 	return tok
 }

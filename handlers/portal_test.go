@@ -73,7 +73,7 @@ func TestPortal_Journey(t *testing.T) {
 			wantStatus(t, r, http.StatusCreated)
 			var first authJSON
 			r.decode(t, &first)
-			if len(first.AccessToken) != 43 || first.User.ID != inv.UserID || first.User.Status != "active" ||
+			if len(first.AccessToken) != 51 || first.User.ID != inv.UserID || first.User.Status != "active" ||
 				first.User.FirstName != "Ada" || first.User.LastName != "Lovelace" || first.User.ActivatedAt == nil || first.User.LastLoginAt == nil {
 				t.Fatalf("got %s, want an opaque token and the active user", r.body)
 			}
@@ -288,7 +288,7 @@ func TestPortal_Accept(t *testing.T) {
 		}, status: http.StatusUnprocessableEntity, field: "firstName"},
 		{name: "unknown field", body: func(tok string) any { return map[string]any{"token": tok, "password": goodPassword, "role": "admin"} },
 			status: http.StatusUnprocessableEntity, field: "role"},
-		{name: "unknown token", body: func(string) any { return map[string]any{"token": strings.Repeat("A", 43), "password": goodPassword} },
+		{name: "unknown token", body: func(string) any { return map[string]any{"token": strings.Repeat("A", 51), "password": goodPassword} },
 			status: http.StatusGone},
 		{name: "no token", body: func(string) any { return map[string]any{"password": goodPassword} }, status: http.StatusGone},
 		{name: "huge token", body: func(string) any { return map[string]any{"token": strings.Repeat("A", 5000), "password": goodPassword} },

@@ -15,20 +15,49 @@ import (
 	"github.com/salesos/portal/data"
 )
 
-// NewToken returns a fresh secret token (32 random bytes, base64url) and the
-// hex SHA-256 under which the store indexes it. Only the hash is stored.
-func NewToken() (token, hash string, err error) {
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
+// A token is base64url of tokenBytes: the time it was made, in
+// milliseconds (6 bytes, big-endian, as in a ULID), then 32 random bytes.
+const (
+	tokenTimeBytes   = 6
+	tokenRandomBytes = 32
+	tokenBytes       = tokenTimeBytes + tokenRandomBytes
+)
+
+// tokenLen is the length of a token in characters; its first
+// tokenTimeChars characters encode the time prefix exactly.
+var (
+	tokenLen       = base64.RawURLEncoding.EncodedLen(tokenBytes)
+	tokenTimeChars = base64.RawURLEncoding.EncodedLen(tokenTimeBytes)
+)
+
+// NewToken returns a fresh secret token made at now, and the key under which
+// the store indexes it (HashToken). Only the key is stored.
+func NewToken(now time.Time) (token, key string, err error) {
+	raw := make([]byte, tokenBytes)
+	ms := uint64(max(now.UnixMilli(), 0))
+	for i := range tokenTimeBytes {
+		raw[i] = byte(ms >> (8 * (tokenTimeBytes - 1 - i)))
+	}
+	if _, err := rand.Read(raw[tokenTimeBytes:]); err != nil {
 		return "", "", err
 	}
 	token = base64.RawURLEncoding.EncodeToString(raw)
 	return token, HashToken(token), nil
 }
 
-// HashToken is the stored form of a token.
+// HashToken is the stored form of a token: the hex of its time prefix, then
+// the hex SHA-256 of the whole token. The prefix makes the keys of new tokens
+// sort by time, so a commit of many new tokens adds to the last page of its
+// index instead of rewriting a random page for each. A token of any other
+// shape (unknown to the store, or a 32-byte token made before the prefix) is
+// keyed by its SHA-256 alone.
 func HashToken(token string) string {
 	sum := sha256.Sum256([]byte(token))
+	if len(token) == tokenLen {
+		if prefix, err := base64.RawURLEncoding.DecodeString(token[:tokenTimeChars]); err == nil {
+			return hex.EncodeToString(prefix) + hex.EncodeToString(sum[:])
+		}
+	}
 	return hex.EncodeToString(sum[:])
 }
 
@@ -200,7 +229,7 @@ func (db *DB) invite(tx *bbolt.Tx, tenant data.TenantID, actor string, req data.
 			}
 		}
 	}
-	token, hash, err := NewToken()
+	token, hash, err := NewToken(db.now())
 	if err != nil {
 		return data.Invitation{}, err
 	}
@@ -244,7 +273,7 @@ func (db *DB) invite(tx *bbolt.Tx, tenant data.TenantID, actor string, req data.
 		AccountID: u.AccountID, Role: role, Status: data.InvitationPending, Message: req.Message,
 		InvitedBy: actor, CreatedAt: now, ExpiresAt: now.Add(time.Duration(hours) * time.Hour), ExpiresInHours: hours,
 		Delivery: data.Delivery{Status: data.DeliveryQueued}, TokenHash: hash}
-	if err := db.liveInvitation(tx, b, tenant, inv, cfg, token, now); err != nil {
+	if err := db.liveInvitation(tx, b, tenant, inv, u.FirstName, cfg, token, now); err != nil {
 		return data.Invitation{}, err
 	}
 	if err := bump(b, cInvPending, 1); err != nil {
@@ -258,8 +287,8 @@ func (db *DB) invite(tx *bbolt.Tx, tenant data.TenantID, actor string, req data.
 }
 
 // liveInvitation writes a pending invitation with its token, expiry and
-// user indexes and queues its email.
-func (db *DB) liveInvitation(tx *bbolt.Tx, b *bbolt.Bucket, tenant data.TenantID, inv data.Invitation, cfg data.Config, token string, now time.Time) error {
+// user indexes and queues its email, greeting the user by first.
+func (db *DB) liveInvitation(tx *bbolt.Tx, b *bbolt.Bucket, tenant data.TenantID, inv data.Invitation, first string, cfg data.Config, token string, now time.Time) error {
 	if err := putJSON(b.Bucket(bInvitations), []byte(inv.ID), inv); err != nil {
 		return err
 	}
@@ -271,10 +300,6 @@ func (db *DB) liveInvitation(tx *bbolt.Tx, b *bbolt.Bucket, tenant data.TenantID
 	}
 	if err := b.Bucket(bUserInvitation).Put([]byte(inv.UserID), []byte(inv.ID)); err != nil {
 		return err
-	}
-	var first string
-	if u, err := getUser(b, inv.UserID); err == nil {
-		first = u.FirstName
 	}
 	_, err := db.enqueue(tx, now, data.OutboxMessage{Tenant: tenant, Kind: data.MailInvitation, To: inv.Email,
 		InvitationID: inv.ID, Data: data.MailData{PortalName: cfg.PortalName, PrimaryColor: cfg.Branding.PrimaryColor,
@@ -421,7 +446,7 @@ func (db *DB) ResendInvitation(ctx context.Context, tenant data.TenantID, actor,
 			wait := recent[0].Add(time.Hour).Sub(now)
 			return &data.RateLimitError{RetryAfterSeconds: int(wait/time.Second) + 1}
 		}
-		token, hash, err := NewToken()
+		token, hash, err := NewToken(db.now())
 		if err != nil {
 			return err
 		}
@@ -442,7 +467,11 @@ func (db *DB) ResendInvitation(ctx context.Context, tenant data.TenantID, actor,
 		inv.TokenHash, inv.ExpiresAt = hash, now.Add(time.Duration(hours)*time.Hour)
 		inv.ResendTimes = append(recent, now)
 		inv.Delivery = data.Delivery{Status: data.DeliveryQueued}
-		if err := db.liveInvitation(tx, b, tenant, inv, cfg, token, now); err != nil {
+		var first string
+		if u, err := getUser(b, inv.UserID); err == nil {
+			first = u.FirstName
+		}
+		if err := db.liveInvitation(tx, b, tenant, inv, first, cfg, token, now); err != nil {
 			return err
 		}
 		if err := db.audit(b, now, actor, "invitation.resend", "invitation", inv.ID, "new link sent"); err != nil {

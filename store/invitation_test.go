@@ -357,3 +357,57 @@ func ExampleDB_CreateInvitation() {
 	// true
 	// true
 }
+
+func TestNewToken_KeysSortByTime(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	seen := map[string]bool{}
+	prevKey := ""
+	for i := range 200 {
+		tok, key, err := store.NewToken(start.Add(time.Duration(i) * time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(tok) != 51 || strings.Trim(tok, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
+			t.Fatalf("got token %q, want 51 characters of base64url", tok)
+		}
+		if seen[tok] {
+			t.Fatalf("token %q made twice", tok)
+		}
+		seen[tok] = true
+		if key != store.HashToken(tok) {
+			t.Fatalf("NewToken's key %q is not HashToken's %q", key, store.HashToken(tok))
+		}
+		if len(key) != 12+64 || strings.Contains(key, tok) {
+			t.Fatalf("got key %q for %q, want 12 hex of time and 64 of SHA-256", key, tok)
+		}
+		if key <= prevKey {
+			t.Fatalf("key %q of a later token sorts before %q", key, prevKey)
+		}
+		prevKey = key
+	}
+	// A token of another shape (as made before the time prefix: 32 bytes,
+	// 43 characters) is keyed by its SHA-256 alone.
+	for _, tok := range []string{strings.Repeat("A", 43), strings.Repeat("!", 51), ""} {
+		if key := store.HashToken(tok); len(key) != 64 {
+			t.Errorf("HashToken(%q) = %q, want 64 hex characters", tok, key)
+		}
+	}
+}
+
+func TestAccept_TokenMadeBeforeTheTimePrefix(t *testing.T) {
+	t.Parallel()
+	db, _ := openStoreDB(t)
+	ctx := context.Background()
+	inv, err := db.CreateInvitation(ctx, "org-a", "admin", data.InvitationRequest{Email: "old@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy := strings.Repeat("L", 43)
+	if err := db.ReplaceInvitationTokenForTest(ctx, "org-a", inv.ID, legacy); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.PendingInvitation(ctx, legacy); err != nil {
+		t.Fatalf("a 43-character token indexed by its SHA-256: %v", err)
+	}
+}

@@ -173,7 +173,7 @@ func (db *DB) StartPasswordReset(ctx context.Context, slug, email string) error 
 		if err != nil {
 			return nil
 		}
-		token, hash, err := NewToken()
+		token, hash, err := NewToken(db.now())
 		if err != nil {
 			return err
 		}

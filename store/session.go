@@ -43,7 +43,7 @@ type Auth struct {
 // createSession starts a session for u under the portal's current rules and
 // counts a login.
 func (db *DB) createSession(tx *bbolt.Tx, b *bbolt.Bucket, tenant data.TenantID, u data.User, cfg data.Config, c Client, now time.Time) (Auth, error) {
-	token, hash, err := NewToken()
+	token, hash, err := NewToken(db.now())
 	if err != nil {
 		return Auth{}, err
 	}

@@ -70,8 +70,8 @@ func linkToken(t testing.TB, link string) string {
 		t.Fatal(err)
 	}
 	tok := u.Query().Get("token")
-	if len(tok) != 43 {
-		t.Fatalf("got token %q in %q, want 43 characters", tok, link)
+	if len(tok) != 51 {
+		t.Fatalf("got token %q in %q, want 51 characters", tok, link)
 	}
 	return tok
 }

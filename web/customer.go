@@ -15,7 +15,7 @@ import (
 	"github.com/salesos/portal/store"
 )
 
-// maxTokenLen bounds the tokens read from links and forms (they are 43
+// maxTokenLen bounds the tokens read from links and forms (they are 51
 // characters); longer ones are dead without a database read.
 const maxTokenLen = 64
 
