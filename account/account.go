@@ -125,20 +125,20 @@ func (s *Service) Login(ctx context.Context, slug, email, password string, c sto
 		return store.Auth{}, &data.RateLimitError{RetryAfterSeconds: seconds(wait)}
 	}
 	s.addressLimit.Spend(c.IP, now)
-	_, u, err := s.db.LoginCandidate(ctx, slug, email)
+	cand, err := s.db.LoginCandidate(ctx, slug, email)
 	if err != nil && !errors.Is(err, data.ErrUnauthorized) {
 		return store.Auth{}, err
 	}
-	ok, err := s.hasher.Check(ctx, u.PasswordHash, password)
-	if err != nil && u.PasswordHash != "" {
+	ok, err := s.hasher.Check(ctx, cand.PasswordHash, password)
+	if err != nil && cand.PasswordHash != "" {
 		s.log.ErrorContext(ctx, "stored password hash unreadable", "err", err)
 	}
-	if !ok || u.PasswordHash == "" {
+	if !ok || cand.PasswordHash == "" {
 		s.accountLimit.Spend(account, now)
 		s.onFailure()
 		return store.Auth{}, refused{}
 	}
-	a, err := s.db.CompleteLogin(ctx, slug, email, u.PasswordHash, c)
+	a, err := s.db.CompleteLogin(ctx, slug, email, cand.PasswordHash, c)
 	if errors.Is(err, data.ErrUnauthorized) {
 		s.onFailure()
 		return store.Auth{}, refused{}

@@ -51,29 +51,23 @@ const (
 // Valid reports whether r is a known role.
 func (r Role) Valid() bool { return r == RoleMember || r == RoleAdmin }
 
-// User is a customer's account on an organization's portal.
+// User is a customer's account on an organization's portal, exactly as the
+// API shows it. Its password hash is kept apart from it (see store).
 type User struct {
-	ID           string     `json:"id"`
-	Email        string     `json:"email"`
-	FirstName    string     `json:"firstName"`
-	LastName     string     `json:"lastName"`
-	ContactID    string     `json:"contactId"`
-	AccountID    string     `json:"accountId"`
-	Role         Role       `json:"role"`
-	Status       UserStatus `json:"status"`
-	InvitedAt    *time.Time `json:"invitedAt"`
-	ActivatedAt  *time.Time `json:"activatedAt"`
-	LastLoginAt  *time.Time `json:"lastLoginAt"`
-	RevokedAt    *time.Time `json:"revokedAt"`
-	CreatedAt    time.Time  `json:"createdAt"`
-	UpdatedAt    time.Time  `json:"updatedAt"`
-	PasswordHash string     `json:"passwordHash,omitempty"`
-}
-
-// Public returns u without its password hash, for responses.
-func (u User) Public() User {
-	u.PasswordHash = ""
-	return u
+	ID          string     `json:"id"`
+	Email       string     `json:"email"`
+	FirstName   string     `json:"firstName"`
+	LastName    string     `json:"lastName"`
+	ContactID   string     `json:"contactId"`
+	AccountID   string     `json:"accountId"`
+	Role        Role       `json:"role"`
+	Status      UserStatus `json:"status"`
+	InvitedAt   *time.Time `json:"invitedAt"`
+	ActivatedAt *time.Time `json:"activatedAt"`
+	LastLoginAt *time.Time `json:"lastLoginAt"`
+	RevokedAt   *time.Time `json:"revokedAt"`
+	CreatedAt   time.Time  `json:"createdAt"`
+	UpdatedAt   time.Time  `json:"updatedAt"`
 }
 
 // Name limits.

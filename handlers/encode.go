@@ -184,10 +184,41 @@ func encode(w http.ResponseWriter, r *http.Request, log *slog.Logger, status int
 		writeError(w, r, log, fmt.Errorf("encode response: %w", err))
 		return
 	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	writeJSON(w, status, append(body, '\n'))
+}
+
+// writeJSON writes a body that is JSON already, ending in a newline.
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
-	_, _ = w.Write([]byte("\n"))
+}
+
+// writeRawPage writes the list envelope (see page) around items that are
+// JSON already, as the store keeps some records.
+func writeRawPage(w http.ResponseWriter, items [][]byte, next string) {
+	n := len(`{"data":[],"nextCursor":null}`) + 2 + len(next)
+	for _, it := range items {
+		n += len(it) + 1
+	}
+	body := make([]byte, 0, n)
+	body = append(body, `{"data":[`...)
+	for i, it := range items {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, it...)
+	}
+	body = append(body, `],"nextCursor":`...)
+	if next == "" {
+		body = append(body, "null"...)
+	} else {
+		body = strconv.AppendQuote(body, next) // a cursor is base64url: nothing to escape
+	}
+	body = append(body, "}\n"...)
+	writeJSON(w, http.StatusOK, body)
 }
 
 // page is the envelope of every list.

@@ -66,18 +66,28 @@ func (s *server) handleUserList() http.Handler {
 			writeError(w, r, s.log, &paramError{name: "status", msg: "must be invited, active or revoked"})
 			return
 		}
-		p, err := s.db.Users(r.Context(), principal(r).Tenant, f, lp.after, lp.limit)
+		p, err := s.db.UsersJSON(r.Context(), principal(r).Tenant, f, lp.after, lp.limit)
 		if err != nil {
 			writeError(w, r, s.log, err)
 			return
 		}
-		encode(w, r, s.log, http.StatusOK, newPage(p.Items, s.cursors.encode("users", p.Next)))
+		writeRawPage(w, p.Items, s.cursors.encode("users", p.Next))
 	})
 }
 
 func (s *server) handleUserGet() http.Handler {
-	return byID(s, func(ctx context.Context, p auth.Principal, id string) (data.User, error) {
-		return s.db.User(ctx, p.Tenant, id)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := pathID(r)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		body, err := s.db.UserJSON(r.Context(), principal(r).Tenant, id)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, append(body, '\n'))
 	})
 }
 

@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -333,5 +334,48 @@ func TestUsers_MethodNotAllowed(t *testing.T) {
 		if got := r.header.Get("Allow"); got != tt.allow {
 			t.Errorf("%s %s: got Allow %q, want %q", tt.method, tt.path, got, tt.allow)
 		}
+	}
+}
+
+// TestUsers_BodiesCarryNoPassword reads the user bodies that are served as
+// stored: an active user's password hash is kept apart and never shown.
+func TestUsers_BodiesCarryNoPassword(t *testing.T) {
+	t.Parallel()
+	e := newFastEnv(t)
+	tok := e.admin("org-a")
+	inv, a := e.activeUser(tok, "ada@example.com")
+	revokee, _ := e.activeUser(tok, "grace@example.com")
+	wantStatus(t, e.do(http.MethodDelete, usersPath+"/"+revokee.UserID+"/access", tok, nil), http.StatusOK)
+	bodies := map[string]response{
+		"get":           e.do(http.MethodGet, usersPath+"/"+inv.UserID, tok, nil),
+		"get revoked":   e.do(http.MethodGet, usersPath+"/"+revokee.UserID, tok, nil),
+		"list":          e.do(http.MethodGet, usersPath, tok, nil),
+		"list filtered": e.do(http.MethodGet, usersPath+"?status=active", tok, nil),
+		"list paged":    e.do(http.MethodGet, usersPath+"?limit=1", tok, nil),
+		"me":            e.do(http.MethodGet, mePath, a.AccessToken, nil),
+	}
+	for name, r := range bodies {
+		wantStatus(t, r, http.StatusOK)
+		for _, secret := range []string{"argon2", "passwordHash", goodPassword} {
+			if strings.Contains(string(r.body), secret) {
+				t.Errorf("%s: body %s contains %q", name, r.body, secret)
+			}
+		}
+		if !strings.HasSuffix(string(r.body), "}\n") || r.header.Get("Content-Length") != strconv.Itoa(len(r.body)) {
+			t.Errorf("%s: got body %q with Content-Length %q, want one JSON object and its length", name, r.body, r.header.Get("Content-Length"))
+		}
+	}
+	var page struct {
+		Data       []userJSON `json:"data"`
+		NextCursor *string    `json:"nextCursor"`
+	}
+	bodies["list paged"].decode(t, &page)
+	if len(page.Data) != 1 || page.Data[0].ID != revokee.UserID || page.NextCursor == nil {
+		t.Errorf("got page %s, want the newest user and a cursor", bodies["list paged"].body)
+	}
+	next := e.do(http.MethodGet, usersPath+"?limit=1&cursor="+*page.NextCursor, tok, nil)
+	next.decode(t, &page)
+	if len(page.Data) != 1 || page.Data[0].ID != inv.UserID || page.NextCursor != nil {
+		t.Errorf("got page %s, want the oldest user and no cursor", next.body)
 	}
 }

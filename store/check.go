@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	gojson "github.com/goccy/go-json"
 	"go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
@@ -271,6 +272,9 @@ func (o orgCheck) users() {
 		if !u.Status.Valid() {
 			o.add(BreachRecord, o.org, "users", string(k), "has unknown status %q", u.Status)
 		}
+		if canon, err := gojson.Marshal(u); err == nil && !bytes.Equal(canon, v) {
+			o.add(BreachRecord, o.org, "users", string(k), "is not stored as the API shows it (it would be served as stored)")
+		}
 		byStatus[u.Status]++
 		key := emailKey(u.Email)
 		if got := emails.Get(key); string(got) != string(k) {
@@ -287,6 +291,15 @@ func (o orgCheck) users() {
 		case jsonDecode(raw, &u) == nil && string(emailKey(u.Email)) != string(k):
 			o.add(BreachIndex, o.org, "user_emails", maskEmail(string(k)), "points at user %s, whose email is %s",
 				printable(v), maskEmail(u.Email))
+		}
+		return nil
+	})
+	_ = o.b["user_passwords"].ForEach(func(k, v []byte) error {
+		switch {
+		case users.Get(k) == nil:
+			o.add(BreachIndex, o.org, "user_passwords", printable(k), "belongs to a missing user")
+		case len(v) == 0:
+			o.add(BreachRecord, o.org, "user_passwords", printable(k), "is empty")
 		}
 		return nil
 	})

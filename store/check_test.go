@@ -153,6 +153,17 @@ func TestCheck_Breaches(t *testing.T) {
 		{"user not indexed", func(tx *bbolt.Tx, f checkFixture) error {
 			return acme(tx).Bucket(bUserEmails).Delete([]byte("active@example.com"))
 		}, BreachIndex, "user_emails", "is missing, want user"},
+		{"password of a missing user", func(tx *bbolt.Tx, f checkFixture) error {
+			return acme(tx).Bucket(bUserPasswords).Put([]byte("01JDQ2X3Y4Z5A6B7C8D9E0F1G2"), []byte("$argon2id$x"))
+		}, BreachIndex, "user_passwords", "missing user"},
+		{"empty password", func(tx *bbolt.Tx, f checkFixture) error {
+			return acme(tx).Bucket(bUserPasswords).Put([]byte(f.active.ID), nil)
+		}, BreachRecord, "user_passwords", "is empty"},
+		{"user record not as the API shows it", func(tx *bbolt.Tx, f checkFixture) error {
+			raw := acme(tx).Bucket(bUsers).Get([]byte(f.active.ID))
+			spaced := append([]byte(" "), raw...)
+			return acme(tx).Bucket(bUsers).Put([]byte(f.active.ID), spaced)
+		}, BreachRecord, "users", "not stored as the API shows it"},
 		{"user email index dangles", func(tx *bbolt.Tx, f checkFixture) error {
 			return acme(tx).Bucket(bUserEmails).Put([]byte("ghost@example.com"), []byte("01JDQ2X3Y4Z5A6B7C8D9E0F1G2"))
 		}, BreachIndex, "user_emails", "points at missing user"},

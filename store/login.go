@@ -85,7 +85,7 @@ func (db *DB) AcceptInvitation(ctx context.Context, token, passwordHash, firstNa
 			return err
 		}
 		prev := u.Status
-		u.Status, u.ActivatedAt, u.LastLoginAt, u.UpdatedAt, u.PasswordHash = data.UserActive, &now, &now, now, passwordHash
+		u.Status, u.ActivatedAt, u.LastLoginAt, u.UpdatedAt = data.UserActive, &now, &now, now
 		u.RevokedAt = nil
 		if firstName != "" {
 			u.FirstName = firstName
@@ -96,46 +96,59 @@ func (db *DB) AcceptInvitation(ctx context.Context, token, passwordHash, firstNa
 		if err := putUser(b, u, prev); err != nil {
 			return err
 		}
+		if err := setPassword(b, u.ID, passwordHash); err != nil {
+			return err
+		}
 		out, err = db.createSession(tx, b, tenant, u, cfg, c, now)
 		return err
 	})
 	return out, err
 }
 
+// Candidate is a user who may log in, with its password hash.
+type Candidate struct {
+	Tenant       data.TenantID
+	User         data.User
+	PasswordHash string
+}
+
 // LoginCandidate returns the user who may log in to the portal at slug with
 // email, with its password hash, for the caller to check outside any
 // transaction. Every reason to refuse is the same data.ErrUnauthorized.
-func (db *DB) LoginCandidate(ctx context.Context, slug, email string) (data.TenantID, data.User, error) {
-	var tenant data.TenantID
-	var u data.User
+func (db *DB) LoginCandidate(ctx context.Context, slug, email string) (Candidate, error) {
+	var c Candidate
 	err := db.read(ctx, func(tx *bbolt.Tx) error {
 		var err error
-		tenant, u, _, err = db.loginCandidate(tx, slug, email, db.Now())
+		c, _, err = db.loginCandidate(tx, slug, email, db.Now())
 		return err
 	})
-	return tenant, u, err
+	return c, err
 }
 
-func (db *DB) loginCandidate(tx *bbolt.Tx, slug, email string, now time.Time) (data.TenantID, data.User, data.Config, error) {
+func (db *DB) loginCandidate(tx *bbolt.Tx, slug, email string, now time.Time) (Candidate, data.Config, error) {
 	refused := fmt.Errorf("login: %w", data.ErrUnauthorized)
 	owner := tx.Bucket(bSlugs).Get([]byte(slug))
 	if owner == nil {
-		return "", data.User{}, data.Config{}, refused
+		return Candidate{}, data.Config{}, refused
 	}
 	tenant := data.TenantID(owner)
 	cfg, err := db.configOf(tx, tenant, now)
 	if err != nil || !cfg.Enabled {
-		return "", data.User{}, data.Config{}, refused
+		return Candidate{}, data.Config{}, refused
 	}
 	b, err := org(tx, tenant)
 	if err != nil || b == nil {
-		return "", data.User{}, data.Config{}, refused
+		return Candidate{}, data.Config{}, refused
 	}
 	u, ok, err := userByEmail(b, email)
-	if err != nil || !ok || u.Status != data.UserActive || u.PasswordHash == "" {
-		return "", data.User{}, data.Config{}, refused
+	if err != nil || !ok || u.Status != data.UserActive {
+		return Candidate{}, data.Config{}, refused
 	}
-	return tenant, u, cfg, nil
+	hash := passwordOf(b, u.ID)
+	if hash == "" {
+		return Candidate{}, data.Config{}, refused
+	}
+	return Candidate{Tenant: tenant, User: u, PasswordHash: hash}, cfg, nil
 }
 
 // CompleteLogin starts a session for a user whose password the caller has
@@ -145,19 +158,20 @@ func (db *DB) CompleteLogin(ctx context.Context, slug, email, passwordHash strin
 	var out Auth
 	err := db.write(ctx, func(tx *bbolt.Tx) error {
 		now := db.Now()
-		tenant, u, cfg, err := db.loginCandidate(tx, slug, email, now)
+		cand, cfg, err := db.loginCandidate(tx, slug, email, now)
 		if err != nil {
 			return err
 		}
-		if u.PasswordHash != passwordHash {
+		if cand.PasswordHash != passwordHash {
 			return fmt.Errorf("login: %w", data.ErrUnauthorized)
 		}
-		b, _ := org(tx, tenant)
+		b, _ := org(tx, cand.Tenant)
+		u := cand.User
 		u.LastLoginAt, u.UpdatedAt = &now, now
 		if err := putUser(b, u, u.Status); err != nil {
 			return err
 		}
-		out, err = db.createSession(tx, b, tenant, u, cfg, c, now)
+		out, err = db.createSession(tx, b, cand.Tenant, u, cfg, c, now)
 		return err
 	})
 	return out, err
@@ -169,10 +183,11 @@ func (db *DB) CompleteLogin(ctx context.Context, slug, email, passwordHash strin
 func (db *DB) StartPasswordReset(ctx context.Context, slug, email string) error {
 	return db.write(ctx, func(tx *bbolt.Tx) error {
 		now := db.Now()
-		tenant, u, cfg, err := db.loginCandidate(tx, slug, email, now)
+		cand, cfg, err := db.loginCandidate(tx, slug, email, now)
 		if err != nil {
 			return nil
 		}
+		tenant, u := cand.Tenant, cand.User
 		token, hash, err := NewToken(db.now())
 		if err != nil {
 			return err
@@ -234,8 +249,11 @@ func (db *DB) ResetPassword(ctx context.Context, token, passwordHash, keepSessio
 			return err
 		}
 		b, _ := org(tx, rt.Tenant)
-		u.PasswordHash, u.UpdatedAt = passwordHash, now
+		u.UpdatedAt = now
 		if err := putUser(b, u, u.Status); err != nil {
+			return err
+		}
+		if err := setPassword(b, u.ID, passwordHash); err != nil {
 			return err
 		}
 		if keepSession != "" {

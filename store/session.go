@@ -69,7 +69,7 @@ func (db *DB) createSession(tx *bbolt.Tx, b *bbolt.Bucket, tenant data.TenantID,
 	if err := countLogin(b, now); err != nil {
 		return Auth{}, err
 	}
-	return Auth{Token: token, Session: s.Public(), User: u.Public(), Tenant: tenant}, nil
+	return Auth{Token: token, Session: s.Public(), User: u, Tenant: tenant}, nil
 }
 
 func getSession(b *bbolt.Bucket, id string) (data.Session, error) {
@@ -251,7 +251,7 @@ func (db *DB) sessionFor(tx *bbolt.Tx, hash string, now time.Time) (Auth, bool, 
 		return Auth{}, false, unauthorized
 	}
 	stale := now.Sub(s.LastSeenAt) >= TouchInterval
-	return Auth{Session: s.Public(), User: u.Public(), Tenant: tenant}, stale, nil
+	return Auth{Session: s.Public(), User: u, Tenant: tenant}, stale, nil
 }
 
 // UserSessionPage is one page of a user's active sessions, newest first,

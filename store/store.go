@@ -10,7 +10,8 @@
 //	reset_tokens/<sha256>            -> resetToken JSON
 //	outbox/<id>                      -> data.OutboxMessage
 //	orgs/<org>/config/config         -> data.Config
-//	orgs/<org>/users/<id>            -> data.User
+//	orgs/<org>/users/<id>            -> data.User, exactly the API's JSON of it
+//	orgs/<org>/user_passwords/<id>   -> the user's password hash (PHC string)
 //	orgs/<org>/user_emails/<email>   -> user id (email lower-cased)
 //	orgs/<org>/user_invitation/<uid> -> id of the user's pending invitation
 //	orgs/<org>/invitations/<id>      -> data.Invitation
@@ -30,6 +31,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -48,7 +50,7 @@ import (
 )
 
 // SchemaVersion is the layout this code reads and writes.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 var (
 	bMeta             = []byte("meta")
@@ -62,6 +64,7 @@ var (
 	bConfig           = []byte("config")
 	bUsers            = []byte("users")
 	bUserEmails       = []byte("user_emails")
+	bUserPasswords    = []byte("user_passwords")
 	bUserInvitation   = []byte("user_invitation")
 	bInvitations      = []byte("invitations")
 	bInvitationExpiry = []byte("invitation_expiry")
@@ -75,7 +78,7 @@ var (
 	bAudit            = []byte("audit")
 
 	topBuckets = [][]byte{bMeta, bSlugs, bInvitationTokens, bSessionTokens, bResetTokens, bOutbox, bOrgs}
-	orgBuckets = [][]byte{bConfig, bUsers, bUserEmails, bUserInvitation, bInvitations, bInvitationExpiry,
+	orgBuckets = [][]byte{bConfig, bUsers, bUserEmails, bUserPasswords, bUserInvitation, bInvitations, bInvitationExpiry,
 		bContacts, bContactEmails, bSessions, bUserSessions, bSessionExpiry, bCounters, bLogins, bAudit}
 
 	keySchema = []byte("schema")
@@ -161,6 +164,60 @@ var migrations = []func(tx *bbolt.Tx) error{
 		}
 		return nil
 	},
+	// 1 -> 2: password hashes move out of the user records into
+	// user_passwords, so that a stored user is exactly the API's JSON of it.
+	movePasswords,
+}
+
+// movePasswords is migration 1 -> 2.
+func movePasswords(tx *bbolt.Tx) error {
+	orgs := tx.Bucket(bOrgs)
+	var names [][]byte
+	if err := orgs.ForEachBucket(func(name []byte) error {
+		names = append(names, append([]byte(nil), name...))
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, name := range names {
+		b := orgs.Bucket(name)
+		passwords, err := b.CreateBucketIfNotExists(bUserPasswords)
+		if err != nil {
+			return err
+		}
+		users := b.Bucket(bUsers)
+		if users == nil {
+			continue
+		}
+		var stale [][]byte // records that still hold a hash
+		err = users.ForEach(func(k, v []byte) error {
+			if bytes.Contains(v, []byte(`"passwordHash"`)) {
+				stale = append(stale, append([]byte(nil), k...))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range stale {
+			var old struct {
+				data.User
+				PasswordHash string `json:"passwordHash"`
+			}
+			if err := jsonDecode(users.Get(k), &old); err != nil {
+				return fmt.Errorf("org %s, user %s: %w", name, k, err)
+			}
+			if old.PasswordHash != "" {
+				if err := passwords.Put(k, []byte(old.PasswordHash)); err != nil {
+					return err
+				}
+			}
+			if err := putJSON(users, k, old.User); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (db *DB) migrate() error {

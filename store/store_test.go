@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -107,7 +108,7 @@ func TestOpen_RefusesUnknownSchema(t *testing.T) {
 	tests := []struct {
 		name, value, wantMsg string
 	}{
-		{"newer", "2", "newer"},
+		{"newer", strconv.Itoa(store.SchemaVersion + 1), "newer"},
 		{"much newer", "99", "newer"},
 		{"garbage", "two", "schema"},
 	}

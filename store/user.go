@@ -35,39 +35,80 @@ func matchQ(q, email, first, last string) bool {
 		strings.Contains(strings.ToLower(strings.TrimSpace(first+" "+last)), q)
 }
 
-// Users lists the organization's portal users, newest first.
-func (db *DB) Users(ctx context.Context, tenant data.TenantID, f UserFilter, after string, limit int) (Page[data.User], error) {
-	var p Page[data.User]
+// UsersJSON lists the organization's portal users, newest first, each as
+// the JSON the API shows: the stored record is exactly that, so an unfiltered
+// page is copied out without decoding a record.
+func (db *DB) UsersJSON(ctx context.Context, tenant data.TenantID, f UserFilter, after string, limit int) (Page[[]byte], error) {
+	var p Page[[]byte]
 	err := db.read(ctx, func(tx *bbolt.Tx) error {
 		b, err := org(tx, tenant)
 		if err != nil || b == nil {
 			return err
 		}
-		match := f.match
-		if f == (UserFilter{}) {
-			match = nil
+		var match func(k, v []byte) (bool, error)
+		if f != (UserFilter{}) {
+			match = func(k, v []byte) (bool, error) {
+				var u data.User
+				if err := jsonDecode(v, &u); err != nil {
+					return false, fmt.Errorf("decode %s: %w", k, err)
+				}
+				return f.match(&u), nil
+			}
 		}
-		p, err = scanPage(b.Bucket(bUsers), after, limit, match)
+		p, err = scanRaw(b.Bucket(bUsers), after, limit, match)
 		return err
 	})
-	for i := range p.Items {
-		p.Items[i] = p.Items[i].Public()
-	}
 	return p, err
 }
 
-// User returns one portal user.
-func (db *DB) User(ctx context.Context, tenant data.TenantID, id string) (data.User, error) {
-	var u data.User
+// Users is UsersJSON decoded.
+func (db *DB) Users(ctx context.Context, tenant data.TenantID, f UserFilter, after string, limit int) (Page[data.User], error) {
+	raw, err := db.UsersJSON(ctx, tenant, f, after, limit)
+	if err != nil {
+		return Page[data.User]{}, err
+	}
+	p := Page[data.User]{Items: make([]data.User, len(raw.Items)), Next: raw.Next}
+	for i, v := range raw.Items {
+		if err := jsonDecode(v, &p.Items[i]); err != nil {
+			return Page[data.User]{}, fmt.Errorf("decode user: %w", err)
+		}
+	}
+	return p, nil
+}
+
+// UserJSON returns one portal user as the JSON the API shows (a copy of the
+// stored record).
+func (db *DB) UserJSON(ctx context.Context, tenant data.TenantID, id string) ([]byte, error) {
+	var out []byte
 	err := db.read(ctx, func(tx *bbolt.Tx) error {
 		b, err := org(tx, tenant)
 		if err != nil {
 			return err
 		}
-		u, err = getUser(b, id)
-		return err
+		var raw []byte
+		if b != nil {
+			raw = b.Bucket(bUsers).Get([]byte(id))
+		}
+		if raw == nil {
+			return fmt.Errorf("user %s: %w", id, data.ErrNotFound)
+		}
+		out = append([]byte(nil), raw...)
+		return nil
 	})
-	return u.Public(), err
+	return out, err
+}
+
+// User is UserJSON decoded.
+func (db *DB) User(ctx context.Context, tenant data.TenantID, id string) (data.User, error) {
+	var u data.User
+	raw, err := db.UserJSON(ctx, tenant, id)
+	if err != nil {
+		return u, err
+	}
+	if err := jsonDecode(raw, &u); err != nil {
+		return u, fmt.Errorf("decode user %s: %w", id, err)
+	}
+	return u, nil
 }
 
 func getUser(b *bbolt.Bucket, id string) (data.User, error) {
@@ -83,6 +124,16 @@ func getUser(b *bbolt.Bucket, id string) (data.User, error) {
 		return u, fmt.Errorf("user %s: %w", id, data.ErrNotFound)
 	}
 	return u, nil
+}
+
+// passwordOf is the user's password hash, empty when it has none.
+func passwordOf(b *bbolt.Bucket, userID string) string {
+	return string(b.Bucket(bUserPasswords).Get([]byte(userID)))
+}
+
+// setPassword keeps hash as the user's password hash.
+func setPassword(b *bbolt.Bucket, userID, hash string) error {
+	return b.Bucket(bUserPasswords).Put([]byte(userID), []byte(hash))
 }
 
 func userByEmail(b *bbolt.Bucket, email string) (data.User, bool, error) {
@@ -144,7 +195,7 @@ func (db *DB) RevokeUser(ctx context.Context, tenant data.TenantID, actor, id st
 		out = u
 		return db.audit(b, now, actor, "user.revoke", "user", u.ID, "access revoked")
 	})
-	return out.Public(), err
+	return out, err
 }
 
 // DeleteUser removes the user, cancels its pending invitation and ends its
@@ -177,7 +228,8 @@ func (db *DB) DeleteUser(ctx context.Context, tenant data.TenantID, actor, id st
 }
 
 // endUserAccess cancels the user's pending invitation, ends all its
-// sessions and kills its password reset tokens.
+// sessions, kills its password reset tokens and forgets its password, which
+// a revoked user invited again sets anew.
 func (db *DB) endUserAccess(tx *bbolt.Tx, b *bbolt.Bucket, tenant data.TenantID, userID string, now time.Time) error {
 	if invID := b.Bucket(bUserInvitation).Get([]byte(userID)); invID != nil {
 		inv, err := getInvitation(b, string(invID))
@@ -190,6 +242,9 @@ func (db *DB) endUserAccess(tx *bbolt.Tx, b *bbolt.Bucket, tenant data.TenantID,
 		}
 	}
 	if err := endSessions(tx, b, userID, ""); err != nil {
+		return err
+	}
+	if err := b.Bucket(bUserPasswords).Delete([]byte(userID)); err != nil {
 		return err
 	}
 	return dropResetTokens(tx, tenant, userID)

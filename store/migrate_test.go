@@ -1,0 +1,79 @@
+package store
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	gojson "github.com/goccy/go-json"
+	"go.etcd.io/bbolt"
+
+	"github.com/salesos/portal/data"
+)
+
+// TestMigrate_PasswordsLeaveUserRecords turns the check fixture back into a
+// schema 1 file, where the hash was a field of the user record, and opens it.
+func TestMigrate_PasswordsLeaveUserRecords(t *testing.T) {
+	t.Parallel()
+	f := newCheckFixture(t)
+	const hash = "$argon2id$v=19$m=64,t=1,p=1$c2FsdA$a2V5"
+	mutate(t, f.path, func(tx *bbolt.Tx) error {
+		b := acme(tx)
+		if err := b.DeleteBucket(bUserPasswords); err != nil {
+			return err
+		}
+		for _, u := range []data.User{f.active, f.revoked} {
+			raw, err := gojson.Marshal(struct {
+				data.User
+				PasswordHash string `json:"passwordHash,omitempty"`
+			}{u, hash})
+			if err != nil {
+				return err
+			}
+			if err := b.Bucket(bUsers).Put([]byte(u.ID), raw); err != nil {
+				return err
+			}
+		}
+		if err := tx.Bucket(bOrgs).Bucket([]byte("globex")).DeleteBucket(bUserPasswords); err != nil {
+			return err
+		}
+		return tx.Bucket(bMeta).Put(keySchema, []byte("1"))
+	})
+
+	db, err := Open(f.path, func() time.Time { return checkT0 }, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	for _, u := range []data.User{f.active, f.revoked, f.invited} {
+		raw, err := db.UserJSON(ctx, "acme", u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := gojson.Marshal(u)
+		if !bytes.Equal(raw, want) {
+			t.Errorf("user %s after migration: got %s, want %s", u.ID, raw, want)
+		}
+	}
+	cfg, err := db.Config(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cand, err := db.LoginCandidate(ctx, cfg.Slug, f.active.Email)
+	if err != nil || cand.PasswordHash != hash || cand.User.ID != f.active.ID {
+		t.Errorf("login candidate after migration: got %+v, %v, want the active user with its hash", cand, err)
+	}
+	if v, _ := db.Schema(); v != SchemaVersion {
+		t.Errorf("got schema %d, want %d", v, SchemaVersion)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Check(f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK() {
+		t.Fatalf("check after migration: got breaches %v, want none", r.Breaches)
+	}
+}
