@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	gojson "github.com/goccy/go-json"
 	"go.etcd.io/bbolt"
 
 	"github.com/salesos/portal/data"
@@ -26,6 +27,35 @@ func (db *DB) Config(ctx context.Context, tenant data.TenantID) (data.Config, er
 		return err
 	})
 	return c, err
+}
+
+// ConfigJSON returns the organization's configuration as the API shows it,
+// and its version. The body is encoded once per stored change and shared:
+// callers must not modify it.
+func (db *DB) ConfigJSON(ctx context.Context, tenant data.TenantID) (int64, []byte, error) {
+	var version int64
+	var body []byte
+	err := db.read(ctx, func(tx *bbolt.Tx) error {
+		b, err := org(tx, tenant)
+		if err != nil {
+			return err
+		}
+		if b != nil {
+			if raw := b.Bucket(bConfig).Get(keyConfig); raw != nil {
+				e, err := db.configs.entry(tenant, raw)
+				version, body = e.cfg.Version, e.body
+				return err
+			}
+		}
+		c, err := db.configOf(tx, tenant, db.Now())
+		if err != nil {
+			return err
+		}
+		version = c.Version
+		body, err = gojson.Marshal(c)
+		return err
+	})
+	return version, body, err
 }
 
 // configOf returns the stored config, or the defaults with a slug no other
@@ -220,33 +250,47 @@ type configCache struct {
 }
 
 type cachedConfig struct {
-	raw []byte
-	cfg data.Config
+	raw  []byte      // the stored bytes
+	cfg  data.Config // decoded, with the features of this binary's catalogue
+	body []byte      // cfg as the API shows it
 }
 
 // maxCachedConfigs bounds the cache; past it, it starts afresh.
 const maxCachedConfigs = 10000
 
 func (c *configCache) decode(tenant data.TenantID, raw []byte) (data.Config, error) {
+	e, err := c.entry(tenant, raw)
+	return cloneConfig(e.cfg), err
+}
+
+// entry returns the cache entry for raw, decoding and encoding it when the
+// organization's entry is of other bytes. Its values are shared.
+func (c *configCache) entry(tenant data.TenantID, raw []byte) (cachedConfig, error) {
 	c.mu.RLock()
 	e, ok := c.items[tenant]
 	c.mu.RUnlock()
 	if ok && bytes.Equal(e.raw, raw) {
-		return cloneConfig(e.cfg), nil
+		return e, nil
 	}
 	var cfg data.Config
 	if err := json.Unmarshal(raw, &cfg); err != nil {
-		return cfg, fmt.Errorf("decode config: %w", err)
+		return e, fmt.Errorf("decode config: %w", err)
 	}
 	cfg.Features = data.SyncFeatures(cfg.Features, cfg.UpdatedAt)
+	cfg = cloneConfig(cfg)
+	body, err := gojson.Marshal(cfg)
+	if err != nil {
+		return e, fmt.Errorf("encode config: %w", err)
+	}
+	// raw belongs to the transaction: keep a copy.
+	e = cachedConfig{raw: bytes.Clone(raw), cfg: cfg, body: body}
 	c.mu.Lock()
 	if c.items == nil || len(c.items) >= maxCachedConfigs {
 		c.items = make(map[data.TenantID]cachedConfig)
 	}
-	// raw belongs to the transaction: keep a copy.
-	c.items[tenant] = cachedConfig{raw: bytes.Clone(raw), cfg: cloneConfig(cfg)}
+	c.items[tenant] = e
 	c.mu.Unlock()
-	return cfg, nil
+	return e, nil
 }
 
 // cloneConfig copies the slices of c, so callers may change what they get.

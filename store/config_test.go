@@ -1,7 +1,9 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -312,4 +314,35 @@ func ExampleDB_UpdateConfig() {
 	})
 	fmt.Println(c.PortalName, c.Slug, c.Version, c.UpdatedBy, err)
 	// Output: Acme Help Center acme 2 alice <nil>
+}
+
+// TestDB_ConfigJSON checks the shared encoded body against an encoding of
+// Config, for an unwritten organization and across changes.
+func TestDB_ConfigJSON(t *testing.T) {
+	t.Parallel()
+	db := openConfigDB(t)
+	ctx := context.Background()
+	same := func(step string) {
+		t.Helper()
+		c, err := db.Config(ctx, "acme")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(c)
+		version, body, err := db.ConfigJSON(ctx, "acme")
+		if err != nil || version != c.Version || !bytes.Equal(body, want) {
+			t.Errorf("%s: got version %d body %s (%v), want %d and %s", step, version, body, err, c.Version, want)
+		}
+	}
+	same("unwritten")
+	for i, name := range []string{"First", "Second", "Third"} {
+		if _, err := db.UpdateConfig(ctx, "acme", "u", func(c data.Config) (data.Config, error) {
+			c.PortalName = name
+			return c, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		same(fmt.Sprintf("after update %d", i+1))
+		same(fmt.Sprintf("after update %d, cached", i+1))
+	}
 }
