@@ -282,6 +282,7 @@ func (db *DB) write(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 	var result error
 	err := db.commit.do(func(tx *bbolt.Tx) error {
 		result = nil
+		fillAppendOnlyTop(tx)
 		if err := fn(tx); err != nil {
 			if isResult(err) {
 				result = err
@@ -334,17 +335,35 @@ func org(tx *bbolt.Tx, tenant data.TenantID) (*bbolt.Bucket, error) {
 	return b, nil
 }
 
-// appendOnly are the buckets keyed by ULID: new keys arrive at the end, so
-// their pages are best split full rather than at bbolt's default half.
-var appendOnly = [][]byte{bUsers, bInvitations, bContacts, bSessions, bAudit}
+// appendOnly are the organization's buckets keyed in creation order (by
+// ULID, by a time, or by a token's time prefix): new keys arrive at the end,
+// so their pages are best split full rather than at bbolt's default half.
+// appendOnlyTop are the top-level ones.
+var (
+	appendOnly    = [][]byte{bUsers, bUserInvitation, bInvitations, bInvitationExpiry, bContacts, bSessions, bSessionExpiry, bLogins, bAudit}
+	appendOnlyTop = [][]byte{bOutbox, bInvitationTokens, bSessionTokens, bResetTokens}
+)
 
-// fillAppendOnly packs the pages of the organization's ULID-keyed buckets.
+// appendFill is the fill of a page split in an appendOnly bucket.
+const appendFill = 0.95
+
+// fillAppendOnly packs the pages of the organization's appendOnly buckets.
 // bbolt keeps the setting on the bucket handle of this transaction only, and
 // org is how every write reaches them.
 func fillAppendOnly(b *bbolt.Bucket) {
 	for _, name := range appendOnly {
 		if sub := b.Bucket(name); sub != nil {
-			sub.FillPercent = 0.95
+			sub.FillPercent = appendFill
+		}
+	}
+}
+
+// fillAppendOnlyTop is fillAppendOnly for the top-level buckets, done by
+// every write.
+func fillAppendOnlyTop(tx *bbolt.Tx) {
+	for _, name := range appendOnlyTop {
+		if b := tx.Bucket(name); b != nil {
+			b.FillPercent = appendFill
 		}
 	}
 }
