@@ -77,3 +77,25 @@ func TestMigrate_PasswordsLeaveUserRecords(t *testing.T) {
 		t.Fatalf("check after migration: got breaches %v, want none", r.Breaches)
 	}
 }
+
+// TestRevoke_ForgetsPassword: the fixture's revoked user had accepted (and
+// so set a password) before it was revoked.
+func TestRevoke_ForgetsPassword(t *testing.T) {
+	t.Parallel()
+	f := newCheckFixture(t)
+	b, err := bbolt.Open(f.path, 0o600, BoltOptions(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	_ = b.View(func(tx *bbolt.Tx) error {
+		pw := tx.Bucket(bOrgs).Bucket([]byte("acme")).Bucket(bUserPasswords)
+		if got := pw.Get([]byte(f.revoked.ID)); got != nil {
+			t.Errorf("revoked user's password: got %q, want none", got)
+		}
+		if got := pw.Get([]byte(f.active.ID)); string(got) != "hash" {
+			t.Errorf("active user's password: got %q, want %q", got, "hash")
+		}
+		return nil
+	})
+}
