@@ -9,6 +9,7 @@ import (
 	netmail "net/mail"
 	"net/url"
 	"strings"
+	"sync"
 	texttemplate "text/template"
 
 	"github.com/salesos/portal/data"
@@ -38,6 +39,46 @@ func templatesFor(kind string) (file, action string, ok bool) {
 		return "password_reset", "Reset password", true
 	}
 	return "", "", false
+}
+
+// templateSet is one kind's templates, parsed.
+type templateSet struct {
+	text *texttemplate.Template
+	html *htmltemplate.Template
+}
+
+// templateSets parses every kind's templates once, on first use: a burst of
+// invitations renders thousands of messages, and parsing (with html/template's
+// escaping analysis) costs far more than executing. Parsed templates are
+// safe to execute concurrently.
+var templateSets = sync.OnceValues(func() (map[string]templateSet, error) {
+	sets := map[string]templateSet{}
+	for _, kind := range []string{data.MailInvitation, data.MailPasswordReset} {
+		file, _, _ := templatesFor(kind)
+		tt, err := texttemplate.ParseFS(templateFS, "templates/"+file+".txt")
+		if err != nil {
+			return nil, err
+		}
+		ht, err := htmltemplate.ParseFS(templateFS, "templates/layout.html", "templates/"+file+".html")
+		if err != nil {
+			return nil, err
+		}
+		sets[file] = templateSet{text: tt, html: ht}
+	}
+	return sets, nil
+})
+
+// parsed returns the parsed templates of a file named by templatesFor.
+func parsed(file string) (templateSet, error) {
+	sets, err := templateSets()
+	if err != nil {
+		return templateSet{}, err
+	}
+	ts, ok := sets[file]
+	if !ok {
+		return templateSet{}, fmt.Errorf("no templates %q", file)
+	}
+	return ts, nil
 }
 
 // isHexColor reports whether s is #rgb or #rrggbb, the only colour form put
@@ -83,12 +124,11 @@ func Render(m data.OutboxMessage) (subject, text, html string, err error) {
 	}
 	v.Action = action
 
-	// Parsed on every call rather than cached in a package variable: the
-	// templates are small and mail is rare, and the package keeps no state.
-	tt, err := texttemplate.ParseFS(templateFS, "templates/"+file+".txt")
+	ts, err := parsed(file)
 	if err != nil {
 		return "", "", "", fmt.Errorf("render %s: %w", m.Kind, err)
 	}
+	tt, ht := ts.text, ts.html
 	var b bytes.Buffer
 	if err := tt.ExecuteTemplate(&b, "subject", v); err != nil {
 		return "", "", "", fmt.Errorf("render %s subject: %w", m.Kind, err)
@@ -101,10 +141,6 @@ func Render(m data.OutboxMessage) (subject, text, html string, err error) {
 	}
 	text = b.String()
 
-	ht, err := htmltemplate.ParseFS(templateFS, "templates/layout.html", "templates/"+file+".html")
-	if err != nil {
-		return "", "", "", fmt.Errorf("render %s: %w", m.Kind, err)
-	}
 	b.Reset()
 	if err := ht.ExecuteTemplate(&b, "layout.html", v); err != nil {
 		return "", "", "", fmt.Errorf("render %s html: %w", m.Kind, err)

@@ -3,6 +3,7 @@ package mail_test
 import (
 	"html"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -170,4 +171,45 @@ func FuzzRender(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRender_Concurrent renders both kinds from many goroutines at once, as
+// the templates are parsed once and shared: every result must be whole and
+// the same as a lone render's (run with -race).
+func TestRender_Concurrent(t *testing.T) {
+	reset := invitationMessage()
+	reset.Kind = data.MailPasswordReset
+	msgs := []data.OutboxMessage{invitationMessage(), reset}
+	var want [2][3]string
+	for i, m := range msgs {
+		s, txt, h, err := mail.Render(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = [3]string{s, txt, h}
+	}
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Go(func() {
+			for i := range 20 {
+				k := (g + i) % 2
+				s, txt, h, err := mail.Render(msgs[k])
+				if err != nil || [3]string{s, txt, h} != want[k] {
+					t.Errorf("goroutine %d, render %d: got a different result (%v)", g, i, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func BenchmarkRender(b *testing.B) {
+	m := invitationMessage()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, _, err := mail.Render(m); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
