@@ -16,22 +16,17 @@ import (
 
 type ctxKey int
 
-const (
-	keyRequestID ctxKey = iota
-	keyAccess
-)
+const keyAccess ctxKey = 0
 
 var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 
 // requestID returns the request's ID, set by withRequestID.
-func requestID(r *http.Request) string {
-	id, _ := r.Context().Value(keyRequestID).(string)
-	return id
-}
+func requestID(r *http.Request) string { return accessOf(r.Context()).id }
 
-// access is what the access log line says about a request; handlers deeper
-// in the chain fill in who the caller was.
+// access is what the access log line says about a request: withRequestID
+// sets its ID, and handlers deeper in the chain fill in who the caller was.
 type access struct {
+	id      string
 	route   string
 	tenant  data.TenantID
 	subject string
@@ -53,9 +48,8 @@ func withRequestID(ids *data.IDSource, now func() time.Time) func(http.Handler) 
 			if !requestIDRE.MatchString(id) {
 				id = ids.New(now())
 			}
-			w.Header().Set("X-Request-Id", id)
-			ctx := context.WithValue(r.Context(), keyRequestID, id)
-			ctx = context.WithValue(ctx, keyAccess, &access{})
+			w.Header()["X-Request-Id"] = []string{id}
+			ctx := context.WithValue(r.Context(), keyAccess, &access{id: id})
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
@@ -159,16 +153,32 @@ func recoverPanics(log *slog.Logger) func(http.Handler) http.Handler {
 func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("X-Frame-Options", "DENY")
+		for k, v := range everyResponse {
+			h[k] = v
+		}
 		if strings.HasPrefix(r.URL.Path, "/v1/") {
-			h.Set("Cache-Control", "no-store")
-			h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+			for k, v := range apiResponse {
+				h[k] = v
+			}
 		}
 		next.ServeHTTP(w, r)
 	})
 }
+
+// everyResponse and apiResponse are securityHeaders' headers, keys in
+// canonical form. Every response shares the value slices: net/http only
+// reads them, and as each has no spare capacity an Add elsewhere copies.
+var (
+	everyResponse = http.Header{
+		"X-Content-Type-Options": {"nosniff"},
+		"Referrer-Policy":        {"no-referrer"},
+		"X-Frame-Options":        {"DENY"},
+	}
+	apiResponse = http.Header{
+		"Cache-Control":           {"no-store"},
+		"Content-Security-Policy": {"default-src 'none'; frame-ancestors 'none'"},
+	}
+)
 
 // cors allows the configured origins only.
 func cors(origins []string) func(http.Handler) http.Handler {
