@@ -31,6 +31,11 @@ import (
 )
 
 func main() {
+	if procs := os.Getenv(enterCgroupEnv); procs != "" {
+		err := launch(procs, os.Args[1:]) // returns only on failure
+		fmt.Fprintln(os.Stderr, "portal-bench:", err)
+		os.Exit(1)
+	}
 	if err := run(context.Background(), os.Args, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "portal-bench:", err)
 		os.Exit(1)
@@ -52,6 +57,7 @@ type options struct {
 	serverLog   string
 	keep        bool
 	endpoints   []string
+	memoryLimit int64 // bytes; 0 for none
 }
 
 // endpointNames are the measured endpoints, in the order they run: reads
@@ -74,6 +80,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.logLevel, "server-log-level", "info", "PORTAL_LOG_LEVEL of the server; at info, as in production, every request writes an access line")
 	fs.StringVar(&o.serverLog, "server-log", "", "file for the server's log (default: discarded)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (databases, built binary) and print its path")
+	limit := fs.String("memory-limit", "", "run the server in a memory cgroup with this limit, as systemd's MemoryMax= does (bytes, or with KiB, MiB, GiB; Linux, needs a writable memory controller)")
 	eps := fs.String("endpoints", strings.Join(endpointNames, ","), "endpoints to measure: "+strings.Join(endpointNames, ", "))
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `Usage: %s [flags]
@@ -89,7 +96,8 @@ its staff token), and measures at --concurrency for --duration each:
   invite  POST /v1/customer-portal/invitations    (unique emails)
 
 plus a bare net/http JSON handler in this process, before and after the
-endpoints, as the base of every ratio. Prints req/s, p50, p99, errors
+reads (before the POST, whose emails keep the server busy afterwards), as
+the base of every ratio. Prints req/s, p50, p99, errors
 (non-2xx or transport), ratio to bare, the server's peak RSS (VmHWM from
 /proc), the database size per user, and bbolt's sequential durable commit
 rate (one put per Update, fsync each) on the same disk.
@@ -120,6 +128,13 @@ Flags:
 			continue
 		}
 		o.endpoints = append(o.endpoints, s)
+	}
+	if *limit != "" {
+		n, err := parseBytes(*limit)
+		if err != nil || n < 16<<20 {
+			errs = append(errs, fmt.Errorf("memory-limit: %q must be a size of at least 16MiB, such as 60MiB", *limit))
+		}
+		o.memoryLimit = n
 	}
 	if o.concurrency < 1 || o.concurrency > 4096 {
 		errs = append(errs, errors.New("concurrency: must be from 1 to 4096"))
@@ -185,4 +200,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	}
 	printComparison(stdout, runs)
 	return nil
+}
+
+// parseBytes reads a size: a whole number of bytes, or one followed by KiB,
+// MiB or GiB.
+func parseBytes(s string) (int64, error) {
+	mult := int64(1)
+	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if rest, ok := strings.CutSuffix(s, suffix); ok {
+			s, mult = rest, m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n < 0 || n > (1<<40)/mult {
+		return 0, fmt.Errorf("size %q", s)
+	}
+	return n * mult, nil
 }

@@ -35,6 +35,7 @@ type server struct {
 	stderr *bytes.Buffer
 	done   chan error
 	log    *os.File
+	cgroup *memoryCgroup // with --memory-limit
 
 	// The sampler reads /proc every 50 ms and keeps the peaks of the
 	// anonymous and file-backed parts, which VmHWM does not separate.
@@ -95,8 +96,23 @@ func startServer(ctx context.Context, bin, dbPath string, secret []byte, opt opt
 		}
 		s.log, cmd.Stdout = f, f
 	} // else stdout is /dev/null: the server still encodes and writes every line
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
+	if opt.memoryLimit > 0 {
+		// Pages already cached were charged to whoever read or wrote them
+		// (the build, the seeding): drop them, so that the server reads them
+		// again under its own limit.
+		if err := dropCache(bin, dbPath); err != nil {
+			return nil, err
+		}
+		if s.cgroup, err = newMemoryCgroup(opt.memoryLimit); err != nil {
+			return nil, err
+		}
+	}
+	start := cmd.Start
+	if s.cgroup != nil {
+		start = func() error { return s.cgroup.start(cmd) }
+	}
+	if err := start(); err != nil {
+		return nil, errors.Join(fmt.Errorf("start %s: %w", bin, err), s.removeCgroup())
 	}
 	s.cmd = cmd
 	go func() { s.done <- cmd.Wait() }()
@@ -140,14 +156,32 @@ func (s *server) stop() error {
 	select {
 	case err := <-s.done:
 		if err != nil {
-			return fmt.Errorf("server: %w: %s", err, s.stderr.String())
+			return errors.Join(fmt.Errorf("server: %w: %s", err, s.stderr.String()), s.removeCgroup())
 		}
-		return nil
+		return s.removeCgroup()
 	case <-time.After(15 * time.Second):
 		_ = s.cmd.Process.Kill()
 		<-s.done
-		return errors.New("server did not stop within 15s of SIGTERM; killed")
+		return errors.Join(errors.New("server did not stop within 15s of SIGTERM; killed"), s.removeCgroup())
 	}
+}
+
+// limited reports the cgroup's peak charge, how often it hit the limit, and
+// how many pages the server read back from disk on a fault.
+func (s *server) limited() (peak, hits, majflt int64, err error) {
+	peak, hits, err = s.cgroup.usage()
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	majflt, err = majorFaults(s.cmd.Process.Pid)
+	return peak, hits, majflt, err
+}
+
+func (s *server) removeCgroup() error {
+	if s.cgroup == nil {
+		return nil
+	}
+	return s.cgroup.remove()
 }
 
 // memory is a process's memory as /proc/<pid>/status reports it, in bytes.

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// memoryCgroup is a memory cgroup made for the server, with a limit, as a
+// service manager sets one (systemd's MemoryMax=). Inside it the kernel
+// charges the server's own memory and the page cache it reads, and reclaims
+// that cache when the limit is near, so the server's resident set stays
+// under the limit at the cost of reading pages again.
+type memoryCgroup struct {
+	dir string
+	v2  bool
+}
+
+// newMemoryCgroup makes a child of this process's memory cgroup with the
+// limit. It needs a writable memory controller: cgroup v1's, or cgroup v2's
+// with memory delegated to this process's cgroup.
+func newMemoryCgroup(limit int64) (*memoryCgroup, error) {
+	parent, v2, err := ownMemoryCgroup()
+	if err != nil {
+		return nil, fmt.Errorf("memory limit: %w", err)
+	}
+	c := &memoryCgroup{dir: filepath.Join(parent, "portal-bench-"+strconv.Itoa(os.Getpid())), v2: v2}
+	if err := os.Mkdir(c.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("memory limit: create a cgroup (needs a writable memory controller): %w", err)
+	}
+	limitFile := "memory.limit_in_bytes"
+	if v2 {
+		limitFile = "memory.max"
+		_ = c.write("memory.swap.max", "0") // no swap to hide memory in; absent without swap accounting
+	}
+	if err := c.write(limitFile, strconv.FormatInt(limit, 10)); err != nil {
+		return nil, errors.Join(fmt.Errorf("memory limit: %w", err), c.remove())
+	}
+	return c, nil
+}
+
+// ownMemoryCgroup finds the directory of this process's memory cgroup: the
+// cgroup v1 memory hierarchy if one is mounted, else the cgroup v2 one.
+func ownMemoryCgroup() (dir string, v2 bool, err error) {
+	raw, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return "", false, err
+	}
+	var v1Path, v2Path string
+	for line := range strings.SplitSeq(strings.TrimSpace(string(raw)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		switch {
+		case parts[0] == "0" && parts[1] == "":
+			v2Path = parts[2]
+		case containsField(parts[1], "memory"):
+			v1Path = parts[2]
+		}
+	}
+	mounts, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return "", false, err
+	}
+	defer mounts.Close()
+	var v1Dir, v2Dir string
+	sc := bufio.NewScanner(mounts)
+	for sc.Scan() {
+		// id parent major:minor root mountpoint options ... - fstype source superoptions
+		pre, post, ok := strings.Cut(sc.Text(), " - ")
+		f, g := strings.Fields(pre), strings.Fields(post)
+		if !ok || len(f) < 5 || len(g) < 3 {
+			continue
+		}
+		root, point := f[3], f[4]
+		switch {
+		case g[0] == "cgroup" && containsField(g[2], "memory") && v1Path != "":
+			v1Dir = filepath.Join(point, strings.TrimPrefix(v1Path, root))
+		case g[0] == "cgroup2" && v2Path != "":
+			v2Dir = filepath.Join(point, strings.TrimPrefix(v2Path, root))
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return "", false, err
+	}
+	switch {
+	case v1Dir != "":
+		return v1Dir, false, nil
+	case v2Dir != "":
+		ctl, err := os.ReadFile(filepath.Join(v2Dir, "cgroup.subtree_control"))
+		if err != nil || !containsField(strings.ReplaceAll(strings.TrimSpace(string(ctl)), " ", ","), "memory") {
+			return "", false, fmt.Errorf("cgroup v2: the memory controller is not delegated to %s (run the bench under `systemd-run --user --scope -p Delegate=yes`)", v2Dir)
+		}
+		return v2Dir, true, nil
+	}
+	return "", false, errors.New("no cgroup memory controller is mounted")
+}
+
+func containsField(commaList, name string) bool {
+	for f := range strings.SplitSeq(commaList, ",") {
+		if f == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *memoryCgroup) write(file, value string) error {
+	return os.WriteFile(filepath.Join(c.dir, file), []byte(value), 0o644)
+}
+
+// enterCgroupEnv, when set, makes portal-bench a launcher: it writes its
+// own pid to the cgroup.procs file the variable names, then executes its
+// arguments. The server so starts inside the cgroup, and every page it
+// touches is charged there (a process moved in later would leave what it
+// touched before charged outside).
+const enterCgroupEnv = "PORTAL_BENCH_ENTER_CGROUP"
+
+// start starts cmd inside the cgroup, through portal-bench as launcher.
+func (c *memoryCgroup) start(cmd *exec.Cmd) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	cmd.Args = append([]string{self}, cmd.Args...)
+	cmd.Args[1] = cmd.Path
+	cmd.Path = self
+	cmd.Env = append(cmd.Env, enterCgroupEnv+"="+filepath.Join(c.dir, "cgroup.procs"))
+	return cmd.Start()
+}
+
+// launch is the launcher's side of start: it enters the cgroup and executes
+// args, returning only on failure.
+func launch(procs string, args []string) error {
+	if len(args) == 0 {
+		return errors.New("launcher: nothing to execute")
+	}
+	if err := os.WriteFile(procs, []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		return fmt.Errorf("launcher: enter the cgroup: %w", err)
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, enterCgroupEnv+"=") {
+			env = append(env, kv)
+		}
+	}
+	return syscall.Exec(args[0], args, env)
+}
+
+// usage returns the cgroup's peak charge and how many times its charge hit
+// the limit (and the kernel had to reclaim).
+func (c *memoryCgroup) usage() (peak, hits int64, err error) {
+	peakFile := "memory.max_usage_in_bytes"
+	if c.v2 {
+		peakFile = "memory.peak"
+	}
+	raw, err := os.ReadFile(filepath.Join(c.dir, peakFile))
+	if err != nil {
+		return 0, 0, err
+	}
+	if peak, err = strconv.ParseInt(strings.TrimSpace(string(raw)), 10, 64); err != nil {
+		return 0, 0, err
+	}
+	if !c.v2 {
+		raw, err := os.ReadFile(filepath.Join(c.dir, "memory.failcnt"))
+		if err != nil {
+			return peak, 0, err
+		}
+		hits, err = strconv.ParseInt(strings.TrimSpace(string(raw)), 10, 64)
+		return peak, hits, err
+	}
+	raw, err = os.ReadFile(filepath.Join(c.dir, "memory.events"))
+	if err != nil {
+		return peak, 0, err
+	}
+	for line := range strings.SplitSeq(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "max "); ok {
+			hits, err = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		}
+	}
+	return peak, hits, err
+}
+
+// remove deletes the cgroup once no process is left in it.
+func (c *memoryCgroup) remove() error {
+	return os.Remove(c.dir)
+}
+
+// dropCache writes each file's dirty pages and drops its pages from the page
+// cache, so that a server in a memory cgroup reads them again under its own
+// limit rather than using pages charged to another cgroup.
+func dropCache(paths ...string) error {
+	for _, p := range paths {
+		f, err := os.Open(p) // fsync and fadvise need no write access
+		if err != nil {
+			return err
+		}
+		err = f.Sync()
+		if err == nil {
+			err = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("drop %s from the page cache: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// majorFaults is how many pages the process has read from disk on a fault
+// (field 12 of /proc/<pid>/stat).
+func majorFaults(pid int) (int64, error) {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	_, rest, ok := strings.Cut(string(raw), ") ") // the command name may hold spaces
+	f := strings.Fields(rest)
+	if !ok || len(f) < 10 {
+		return 0, errors.New("/proc stat: unexpected format")
+	}
+	return strconv.ParseInt(f[9], 10, 64) // rest starts at field 3 (state)
+}

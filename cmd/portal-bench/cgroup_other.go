@@ -1,0 +1,23 @@
+//go:build !linux
+
+package main
+
+import (
+	"errors"
+	"os/exec"
+)
+
+var errNoCgroups = errors.New("memory limit: cgroups are Linux only")
+
+type memoryCgroup struct{}
+
+func newMemoryCgroup(int64) (*memoryCgroup, error)           { return nil, errNoCgroups }
+func (c *memoryCgroup) start(*exec.Cmd) error                { return errNoCgroups }
+func (c *memoryCgroup) usage() (peak, hits int64, err error) { return 0, 0, errNoCgroups }
+func (c *memoryCgroup) remove() error                        { return nil }
+func dropCache(...string) error                              { return nil }
+func majorFaults(int) (int64, error)                         { return 0, errNoCgroups }
+
+const enterCgroupEnv = "PORTAL_BENCH_ENTER_CGROUP"
+
+func launch(string, []string) error { return errNoCgroups }
