@@ -284,9 +284,14 @@ func TestParseOptions(t *testing.T) {
 		name    string
 		args    []string
 		users   []int
+		limit   int64
 		wantErr string
 	}{
 		{name: "defaults", args: nil, users: []int{100000}},
+		{name: "memory limit in MiB", args: []string{"--memory-limit", "56MiB"}, users: []int{100000}, limit: 56 << 20},
+		{name: "memory limit in bytes", args: []string{"--memory-limit", "60000000"}, users: []int{100000}, limit: 60000000},
+		{name: "memory limit too small", args: []string{"--memory-limit", "1MiB"}, wantErr: "memory-limit"},
+		{name: "memory limit unreadable", args: []string{"--memory-limit", "60MB"}, wantErr: "memory-limit"},
 		{name: "two sizes", args: []string{"--users", "1000,100000"}, users: []int{1000, 100000}},
 		{name: "bad size", args: []string{"--users", "1k"}, wantErr: `users: "1k"`},
 		{name: "bad endpoint", args: []string{"--endpoints", "config,nope"}, wantErr: `endpoints: "nope"`},
@@ -305,8 +310,8 @@ func TestParseOptions(t *testing.T) {
 			if err != nil {
 				t.Fatalf("got error %v, want nil", err)
 			}
-			if fmt.Sprint(o.users) != fmt.Sprint(tt.users) {
-				t.Errorf("got users %v, want %v", o.users, tt.users)
+			if fmt.Sprint(o.users) != fmt.Sprint(tt.users) || o.memoryLimit != tt.limit {
+				t.Errorf("got users %v and memory limit %d, want %v and %d", o.users, o.memoryLimit, tt.users, tt.limit)
 			}
 		})
 	}
