@@ -28,6 +28,9 @@ type config struct {
 	LogLevel        string
 	CORSOrigins     []string
 	ShutdownTimeout time.Duration
+	// LogFlushInterval is how long log lines may wait in a buffer; 0
+	// writes each line at once.
+	LogFlushInterval time.Duration
 	// ReadHeaderTimeout bounds how long a client may take to send a
 	// request's headers (slow-loris protection).
 	ReadHeaderTimeout time.Duration
@@ -77,6 +80,8 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	fs.StringVar(&shutdown, "shutdown-timeout", shutdown, "how long SIGTERM waits for requests in flight ($PORTAL_SHUTDOWN_TIMEOUT)")
 	readHeader := envOr(getenv, "PORTAL_READ_HEADER_TIMEOUT", "5s")
 	fs.StringVar(&readHeader, "read-header-timeout", readHeader, "how long a client may take to send a request's headers ($PORTAL_READ_HEADER_TIMEOUT)")
+	logFlush := envOr(getenv, "PORTAL_LOG_FLUSH_INTERVAL", "100ms")
+	fs.StringVar(&logFlush, "log-flush-interval", logFlush, "how long log lines may wait in a buffer before they are written; 0 writes each line at once ($PORTAL_LOG_FLUSH_INTERVAL)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: %s [flags]\n\nServes the admin API, the customer API and pages.\n\nFlags:\n", args[0])
 		fs.PrintDefaults()
@@ -93,6 +98,9 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	}
 	if c.ReadHeaderTimeout, err = time.ParseDuration(readHeader); err != nil || c.ReadHeaderTimeout <= 0 || c.ReadHeaderTimeout > time.Minute {
 		return c, fmt.Errorf("read-header-timeout %q: must be a duration from 1ms to 1m such as 5s", readHeader)
+	}
+	if c.LogFlushInterval, err = time.ParseDuration(logFlush); err != nil || c.LogFlushInterval < 0 || c.LogFlushInterval > 10*time.Second {
+		return c, fmt.Errorf("log-flush-interval %q: must be a duration from 0 to 10s such as 100ms", logFlush)
 	}
 	for _, o := range strings.Split(cors, ",") {
 		if o = strings.TrimSpace(o); o != "" {

@@ -49,6 +49,11 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	if cfg.LogFlushInterval > 0 {
+		lw := newFlushingWriter(stdout, cfg.LogFlushInterval)
+		defer func() { err = errors.Join(err, lw.Close()) }() // the last deferred call: every line is out
+		stdout = lw
+	}
 	log := newLogger(stdout, cfg.LogFormat, cfg.LogLevel)
 	db, err := store.Open(cfg.DBPath, time.Now, store.Options{PublicURL: cfg.publicURL()})
 	if err != nil {
