@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -84,38 +83,5 @@ func TestFlushingWriter_FlushesOnItsOwn(t *testing.T) {
 			t.Fatal("the line was not written within 5s of a 10ms interval")
 		}
 		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-func TestParseServeConfig_LogFlushInterval(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name    string
-		args    []string
-		env     map[string]string
-		want    time.Duration
-		wantErr bool
-	}{
-		{"default", nil, nil, 100 * time.Millisecond, false},
-		{"environment", nil, map[string]string{"PORTAL_LOG_FLUSH_INTERVAL": "1s"}, time.Second, false},
-		{"off", []string{"--log-flush-interval", "0"}, nil, 0, false},
-		{"negative", []string{"--log-flush-interval", "-1s"}, nil, 0, true},
-		{"too long", []string{"--log-flush-interval", "1m"}, nil, 0, true},
-		{"garbage", nil, map[string]string{"PORTAL_LOG_FLUSH_INTERVAL": "often"}, 0, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			c, err := parseServeConfig(append([]string{"portal serve"}, tt.args...), envMap(tt.env), io.Discard)
-			if tt.wantErr {
-				if err == nil || !strings.Contains(err.Error(), "log-flush-interval") {
-					t.Errorf("got %v, want an error naming log-flush-interval", err)
-				}
-				return
-			}
-			if err != nil || c.LogFlushInterval != tt.want {
-				t.Errorf("got %v, %v, want %v", c.LogFlushInterval, err, tt.want)
-			}
-		})
 	}
 }

@@ -227,34 +227,46 @@ func TestServe_SlowHeaders(t *testing.T) {
 	}
 }
 
-func TestParseServeConfig_ReadHeaderTimeout(t *testing.T) {
+// TestParseServeConfig_Durations covers the duration settings: default,
+// environment, flag over environment, and the bounds of each.
+func TestParseServeConfig_Durations(t *testing.T) {
 	t.Parallel()
+	readHeader := func(c config) time.Duration { return c.ReadHeaderTimeout }
+	logFlush := func(c config) time.Duration { return c.LogFlushInterval }
 	tests := []struct {
 		name    string
+		setting string // the flag, named in any error
+		get     func(config) time.Duration
 		args    []string
 		env     map[string]string
 		want    time.Duration
 		wantErr bool
 	}{
-		{"default", nil, nil, 5 * time.Second, false},
-		{"environment", nil, map[string]string{"PORTAL_READ_HEADER_TIMEOUT": "1s"}, time.Second, false},
-		{"flag beats environment", []string{"--read-header-timeout", "2s"}, map[string]string{"PORTAL_READ_HEADER_TIMEOUT": "1s"}, 2 * time.Second, false},
-		{"zero", []string{"--read-header-timeout", "0s"}, nil, 0, true},
-		{"over a minute", []string{"--read-header-timeout", "2m"}, nil, 0, true},
-		{"garbage", nil, map[string]string{"PORTAL_READ_HEADER_TIMEOUT": "soon"}, 0, true},
+		{"default", "read-header-timeout", readHeader, nil, nil, 5 * time.Second, false},
+		{"environment", "read-header-timeout", readHeader, nil, map[string]string{"PORTAL_READ_HEADER_TIMEOUT": "1s"}, time.Second, false},
+		{"flag beats environment", "read-header-timeout", readHeader, []string{"--read-header-timeout", "2s"}, map[string]string{"PORTAL_READ_HEADER_TIMEOUT": "1s"}, 2 * time.Second, false},
+		{"zero", "read-header-timeout", readHeader, []string{"--read-header-timeout", "0s"}, nil, 0, true},
+		{"over a minute", "read-header-timeout", readHeader, []string{"--read-header-timeout", "2m"}, nil, 0, true},
+		{"garbage", "read-header-timeout", readHeader, nil, map[string]string{"PORTAL_READ_HEADER_TIMEOUT": "soon"}, 0, true},
+		{"default", "log-flush-interval", logFlush, nil, nil, 100 * time.Millisecond, false},
+		{"environment", "log-flush-interval", logFlush, nil, map[string]string{"PORTAL_LOG_FLUSH_INTERVAL": "1s"}, time.Second, false},
+		{"off", "log-flush-interval", logFlush, []string{"--log-flush-interval", "0"}, nil, 0, false},
+		{"negative", "log-flush-interval", logFlush, []string{"--log-flush-interval", "-1s"}, nil, 0, true},
+		{"too long", "log-flush-interval", logFlush, []string{"--log-flush-interval", "1m"}, nil, 0, true},
+		{"garbage", "log-flush-interval", logFlush, nil, map[string]string{"PORTAL_LOG_FLUSH_INTERVAL": "often"}, 0, true},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
+		t.Run(tt.setting+"/"+tt.name, func(t *testing.T) {
 			t.Parallel()
 			c, err := parseServeConfig(append([]string{"portal serve"}, tt.args...), envMap(tt.env), io.Discard)
 			if tt.wantErr {
-				if err == nil || !strings.Contains(err.Error(), "read-header-timeout") {
-					t.Errorf("got %v, want an error naming read-header-timeout", err)
+				if err == nil || !strings.Contains(err.Error(), tt.setting) {
+					t.Errorf("got %v, want an error naming %s", err, tt.setting)
 				}
 				return
 			}
-			if err != nil || c.ReadHeaderTimeout != tt.want {
-				t.Errorf("got %v, %v, want %v", c.ReadHeaderTimeout, err, tt.want)
+			if err != nil || tt.get(c) != tt.want {
+				t.Errorf("got %v, %v, want %v", tt.get(c), err, tt.want)
 			}
 		})
 	}
