@@ -54,7 +54,8 @@ func NewToken(now time.Time) (token, key string, err error) {
 func HashToken(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	if len(token) == tokenLen {
-		if prefix, err := base64.RawURLEncoding.DecodeString(token[:tokenTimeChars]); err == nil {
+		// DecodeString skips CR and LF: a prefix holding one decodes short.
+		if prefix, err := base64.RawURLEncoding.DecodeString(token[:tokenTimeChars]); err == nil && len(prefix) == tokenTimeBytes {
 			return hex.EncodeToString(prefix) + hex.EncodeToString(sum[:])
 		}
 	}

@@ -411,3 +411,27 @@ func TestAccept_TokenMadeBeforeTheTimePrefix(t *testing.T) {
 		t.Fatalf("a 43-character token indexed by its SHA-256: %v", err)
 	}
 }
+
+// FuzzHashToken feeds HashToken what a client may send as a token: the key
+// is always one of the two shapes, and a token NewToken made keeps its key.
+func FuzzHashToken(f *testing.F) {
+	tok, _, err := store.NewToken(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range []string{tok, strings.Repeat("A", 43), strings.Repeat("_", 51), "", "%%%", tok[:50] + "="} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, token string) {
+		key := store.HashToken(token)
+		if len(key) != 64 && len(key) != 76 {
+			t.Fatalf("HashToken(%q) = %q: want 64 or 76 hex characters", token, key)
+		}
+		if strings.Trim(key, "0123456789abcdef") != "" {
+			t.Fatalf("HashToken(%q) = %q: want lower-case hex", token, key)
+		}
+		if len(key) == 76 && len(token) != 51 {
+			t.Fatalf("HashToken(%q) has a time prefix, but the token is not 51 characters", token)
+		}
+	})
+}
