@@ -99,6 +99,9 @@ func (r Report) Corrupt() bool {
 func (r Report) WriteTo(w io.Writer) (int64, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "database %s: schema %d, %d organizations\n", r.Path, r.Schema, r.Orgs)
+	if r.Schema >= 1 && r.Schema < SchemaVersion {
+		fmt.Fprintf(&b, "  (an older schema: a server migrates it to %d when it opens the file)\n", SchemaVersion)
+	}
 	for _, name := range []string{"users", "invitations", "sessions", "contacts", "outbox"} {
 		fmt.Fprintf(&b, "  %-12s %d\n", name, r.Records[name])
 	}
@@ -188,8 +191,8 @@ func (c *checker) walk() {
 	switch {
 	case err != nil:
 		c.add(BreachRecord, "", "meta", "schema", "schema version %q is not a number", raw)
-	case v != SchemaVersion:
-		c.add(BreachRecord, "", "meta", "schema", "schema version %d, this binary reads %d", v, SchemaVersion)
+	case v > SchemaVersion || v < 1:
+		c.add(BreachRecord, "", "meta", "schema", "schema version %d, this binary reads 1 to %d", v, SchemaVersion)
 	}
 	c.r.Schema = v
 
@@ -210,6 +213,10 @@ func (c *checker) walk() {
 	c.resetTokens()
 }
 
+// bucketSince is the schema that added each organization bucket added after
+// the first.
+var bucketSince = map[string]int{"user_passwords": 2}
+
 // orgCheck is one organization's buckets, those present.
 type orgCheck struct {
 	*checker
@@ -219,7 +226,12 @@ type orgCheck struct {
 
 func (c *checker) org(tenant data.TenantID, ob *bbolt.Bucket) {
 	o := orgCheck{checker: c, org: tenant, b: map[string]*bbolt.Bucket{}}
+	want := 0
 	for _, name := range orgBuckets {
+		if bucketSince[string(name)] > c.r.Schema {
+			continue // an older file, migrated when a server opens it
+		}
+		want++
 		sub := ob.Bucket(name)
 		if sub == nil {
 			c.add(BreachFile, tenant, string(name), "", "bucket is missing")
@@ -227,7 +239,7 @@ func (c *checker) org(tenant data.TenantID, ob *bbolt.Bucket) {
 		}
 		o.b[string(name)] = sub
 	}
-	if len(o.b) != len(orgBuckets) {
+	if len(o.b) != want {
 		return
 	}
 	o.users()
@@ -272,7 +284,8 @@ func (o orgCheck) users() {
 		if !u.Status.Valid() {
 			o.add(BreachRecord, o.org, "users", string(k), "has unknown status %q", u.Status)
 		}
-		if canon, err := gojson.Marshal(u); err == nil && !bytes.Equal(canon, v) {
+		// Before schema 2 a user record also held its password hash.
+		if canon, err := gojson.Marshal(u); err == nil && o.r.Schema >= 2 && !bytes.Equal(canon, v) {
 			o.add(BreachRecord, o.org, "users", string(k), "is not stored as the API shows it (it would be served as stored)")
 		}
 		byStatus[u.Status]++
@@ -294,15 +307,17 @@ func (o orgCheck) users() {
 		}
 		return nil
 	})
-	_ = o.b["user_passwords"].ForEach(func(k, v []byte) error {
-		switch {
-		case users.Get(k) == nil:
-			o.add(BreachIndex, o.org, "user_passwords", printable(k), "belongs to a missing user")
-		case len(v) == 0:
-			o.add(BreachRecord, o.org, "user_passwords", printable(k), "is empty")
-		}
-		return nil
-	})
+	if passwords := o.b["user_passwords"]; passwords != nil { // absent before schema 2
+		_ = passwords.ForEach(func(k, v []byte) error {
+			switch {
+			case users.Get(k) == nil:
+				o.add(BreachIndex, o.org, "user_passwords", printable(k), "belongs to a missing user")
+			case len(v) == 0:
+				o.add(BreachRecord, o.org, "user_passwords", printable(k), "is empty")
+			}
+			return nil
+		})
+	}
 	for _, s := range data.UserStatuses {
 		o.counterIs(userCounter(s), byStatus[s])
 	}

@@ -153,6 +153,9 @@ func TestCheck_Breaches(t *testing.T) {
 		{"user not indexed", func(tx *bbolt.Tx, f checkFixture) error {
 			return acme(tx).Bucket(bUserEmails).Delete([]byte("active@example.com"))
 		}, BreachIndex, "user_emails", "is missing, want user"},
+		{"schema newer than the binary", func(tx *bbolt.Tx, f checkFixture) error {
+			return tx.Bucket(bMeta).Put(keySchema, []byte("99"))
+		}, BreachRecord, "meta", "this binary reads 1 to"},
 		{"password of a missing user", func(tx *bbolt.Tx, f checkFixture) error {
 			return acme(tx).Bucket(bUserPasswords).Put([]byte("01JDQ2X3Y4Z5A6B7C8D9E0F1G2"), []byte("$argon2id$x"))
 		}, BreachIndex, "user_passwords", "missing user"},

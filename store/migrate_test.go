@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,6 +40,20 @@ func TestMigrate_PasswordsLeaveUserRecords(t *testing.T) {
 		}
 		return tx.Bucket(bMeta).Put(keySchema, []byte("1"))
 	})
+
+	// The schema 1 file checks clean as it is: a backup made before the
+	// upgrade can be restored, and is migrated when a server opens it.
+	old, err := Check(f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if _, err := old.WriteTo(&out); err != nil {
+		t.Fatal(err)
+	}
+	if !old.OK() || old.Schema != 1 || !strings.Contains(out.String(), "migrates it to") {
+		t.Fatalf("check of the schema 1 file: got %v and %q, want no breach and a note of the migration", old.Breaches, out.String())
+	}
 
 	db, err := Open(f.path, func() time.Time { return checkT0 }, Options{})
 	if err != nil {
