@@ -1,12 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -24,9 +24,9 @@ type memoryCgroup struct {
 	v2  bool
 }
 
-// newMemoryCgroup makes a child of this process's memory cgroup with the
-// limit. It needs a writable memory controller: cgroup v1's, or cgroup v2's
-// with memory delegated to this process's cgroup.
+// newMemoryCgroup makes a memory cgroup with the limit: with cgroup v1 a
+// child of this process's, with cgroup v2 a sibling (see ownMemoryCgroup).
+// It needs write access to the memory controller.
 func newMemoryCgroup(limit int64) (*memoryCgroup, error) {
 	parent, v2, err := ownMemoryCgroup()
 	if err != nil {
@@ -47,15 +47,30 @@ func newMemoryCgroup(limit int64) (*memoryCgroup, error) {
 	return c, nil
 }
 
-// ownMemoryCgroup finds the directory of this process's memory cgroup: the
-// cgroup v1 memory hierarchy if one is mounted, else the cgroup v2 one.
+// ownMemoryCgroup finds where to make the server's cgroup: this process's
+// cgroup in the v1 memory hierarchy if one is mounted, else the parent of
+// its cgroup v2 group.
 func ownMemoryCgroup() (dir string, v2 bool, err error) {
-	raw, err := os.ReadFile("/proc/self/cgroup")
+	cgroups, err := os.ReadFile("/proc/self/cgroup")
 	if err != nil {
 		return "", false, err
 	}
+	mounts, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return "", false, err
+	}
+	return findMemoryCgroup(string(cgroups), string(mounts), func(dir string) string {
+		raw, _ := os.ReadFile(filepath.Join(dir, "cgroup.subtree_control"))
+		return string(raw)
+	})
+}
+
+// findMemoryCgroup is ownMemoryCgroup over the contents of /proc/self/cgroup
+// and /proc/self/mountinfo; subtreeControl reads a v2 group's
+// cgroup.subtree_control.
+func findMemoryCgroup(cgroups, mountinfo string, subtreeControl func(dir string) string) (dir string, v2 bool, err error) {
 	var v1Path, v2Path string
-	for line := range strings.SplitSeq(strings.TrimSpace(string(raw)), "\n") {
+	for line := range strings.SplitSeq(strings.TrimSpace(cgroups), "\n") {
 		parts := strings.SplitN(line, ":", 3)
 		if len(parts) != 3 {
 			continue
@@ -67,16 +82,10 @@ func ownMemoryCgroup() (dir string, v2 bool, err error) {
 			v1Path = parts[2]
 		}
 	}
-	mounts, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return "", false, err
-	}
-	defer mounts.Close()
 	var v1Dir, v2Dir string
-	sc := bufio.NewScanner(mounts)
-	for sc.Scan() {
+	for line := range strings.SplitSeq(mountinfo, "\n") {
 		// id parent major:minor root mountpoint options ... - fstype source superoptions
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
+		pre, post, ok := strings.Cut(line, " - ")
 		f, g := strings.Fields(pre), strings.Fields(post)
 		if !ok || len(f) < 5 || len(g) < 3 {
 			continue
@@ -89,18 +98,22 @@ func ownMemoryCgroup() (dir string, v2 bool, err error) {
 			v2Dir = filepath.Join(point, strings.TrimPrefix(v2Path, root))
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return "", false, err
-	}
 	switch {
 	case v1Dir != "":
 		return v1Dir, false, nil
 	case v2Dir != "":
-		ctl, err := os.ReadFile(filepath.Join(v2Dir, "cgroup.subtree_control"))
-		if err != nil || !containsField(strings.ReplaceAll(strings.TrimSpace(string(ctl)), " ", ","), "memory") {
-			return "", false, fmt.Errorf("cgroup v2: the memory controller is not delegated to %s (run the bench under `systemd-run --user --scope -p Delegate=yes`)", v2Dir)
+		// A cgroup v2 group that holds processes (this one) cannot give
+		// controllers to children, so the server's group is made beside
+		// it, in the parent, which must hand out the memory controller
+		// and be writable (as root, it usually is).
+		parent := v2Dir
+		if v2Path != "/" {
+			parent = filepath.Dir(v2Dir)
 		}
-		return v2Dir, true, nil
+		if !slices.Contains(strings.Fields(subtreeControl(parent)), "memory") {
+			return "", false, fmt.Errorf("cgroup v2: %s does not hand out the memory controller to its children", parent)
+		}
+		return parent, true, nil
 	}
 	return "", false, errors.New("no cgroup memory controller is mounted")
 }
