@@ -24,7 +24,7 @@ func (s *server) handleConfigGet() http.Handler {
 			return
 		}
 		w.Header().Set("ETag", etag(version))
-		writeJSON(w, http.StatusOK, append(body[:len(body):len(body)], '\n'))
+		encode(w, r, s.log, http.StatusOK, rawJSON(body))
 	})
 }
 

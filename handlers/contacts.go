@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -9,8 +10,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/gorilla/mux"
-
+	"github.com/salesos/portal/auth"
 	"github.com/salesos/portal/data"
 	"github.com/salesos/portal/store"
 )
@@ -111,11 +111,6 @@ type contactImportResult struct {
 
 // contactID returns the {id} of the path, or false when it cannot name a
 // contact (the caller answers 404 without asking the store).
-func contactID(r *http.Request) (string, bool) {
-	id := mux.Vars(r)["id"]
-	return id, data.ValidID(id)
-}
-
 func (s *server) handleContactCreate() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := principal(r)
@@ -157,27 +152,17 @@ func (s *server) handleContactList() http.Handler {
 }
 
 func (s *server) handleContactGet() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, ok := contactID(r)
-		if !ok {
-			writeError(w, r, s.log, data.ErrNotFound)
-			return
-		}
-		c, err := s.db.Contact(r.Context(), principal(r).Tenant, id)
-		if err != nil {
-			writeError(w, r, s.log, err)
-			return
-		}
-		encode(w, r, s.log, http.StatusOK, c)
+	return byID(s, func(ctx context.Context, p auth.Principal, id string) (data.Contact, error) {
+		return s.db.Contact(ctx, p.Tenant, id)
 	})
 }
 
 func (s *server) handleContactPatch() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := principal(r)
-		id, ok := contactID(r)
-		if !ok {
-			writeError(w, r, s.log, data.ErrNotFound)
+		id, err := pathID(r)
+		if err != nil {
+			writeError(w, r, s.log, err)
 			return
 		}
 		body, err := readBody(w, r, "application/json", "application/merge-patch+json")
@@ -204,18 +189,8 @@ func (s *server) handleContactPatch() http.Handler {
 }
 
 func (s *server) handleContactDelete() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := principal(r)
-		id, ok := contactID(r)
-		if !ok {
-			writeError(w, r, s.log, data.ErrNotFound)
-			return
-		}
-		if err := s.db.DeleteContact(r.Context(), p.Tenant, p.Subject, id); err != nil {
-			writeError(w, r, s.log, err)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
+	return byIDNoContent(s, func(ctx context.Context, p auth.Principal, id string) error {
+		return s.db.DeleteContact(ctx, p.Tenant, p.Subject, id)
 	})
 }
 

@@ -177,8 +177,16 @@ func article(kind string) string {
 	return "a " + kind
 }
 
+// rawJSON is a body that is JSON already, as the store keeps some records;
+// encode writes it as it is.
+type rawJSON []byte
+
 // encode writes v as JSON with status.
 func encode(w http.ResponseWriter, r *http.Request, log *slog.Logger, status int, v any) {
+	if raw, ok := v.(rawJSON); ok {
+		writeJSON(w, status, append(raw[:len(raw):len(raw)], '\n')) // raw may be shared: copy
+		return
+	}
 	body, err := gojson.Marshal(v) // same output as encoding/json, several times faster
 	if err != nil {
 		writeError(w, r, log, fmt.Errorf("encode response: %w", err))

@@ -76,18 +76,8 @@ func (s *server) handleUserList() http.Handler {
 }
 
 func (s *server) handleUserGet() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, err := pathID(r)
-		if err != nil {
-			writeError(w, r, s.log, err)
-			return
-		}
-		body, err := s.db.UserJSON(r.Context(), principal(r).Tenant, id)
-		if err != nil {
-			writeError(w, r, s.log, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, append(body, '\n'))
+	return byID(s, func(ctx context.Context, p auth.Principal, id string) (rawJSON, error) {
+		return s.db.UserJSON(ctx, p.Tenant, id)
 	})
 }
 
