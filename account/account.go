@@ -164,10 +164,7 @@ func (s *Service) Forgot(ctx context.Context, slug, email string, c store.Client
 // Reset sets a new password with a reset token and ends every session of
 // the user but keepSession (the caller's own, if it has one).
 func (s *Service) Reset(ctx context.Context, token, password, keepSession string) error {
-	if token == "" || len(token) > maxTokenLen {
-		return data.ErrGone
-	}
-	cfg, err := s.db.ResetPolicy(ctx, token)
+	cfg, err := s.ResetPolicy(ctx, token)
 	if err != nil {
 		return err
 	}
@@ -182,6 +179,15 @@ func (s *Service) Reset(ctx context.Context, token, password, keepSession string
 		return err
 	}
 	return s.db.ResetPassword(ctx, token, hash, keepSession)
+}
+
+// ResetPolicy returns the configuration of the portal a live reset token
+// belongs to, without spending it (for showing the reset form).
+func (s *Service) ResetPolicy(ctx context.Context, token string) (data.Config, error) {
+	if token == "" || len(token) > maxTokenLen {
+		return data.Config{}, data.ErrGone
+	}
+	return s.db.ResetPolicy(ctx, token)
 }
 
 // Session returns the live session a customer token names.

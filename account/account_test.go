@@ -261,6 +261,12 @@ func TestService_Reset(t *testing.T) {
 		if err := f.svc.Reset(ctx, bad, "a new long passphrase", ""); !errors.Is(err, data.ErrGone) {
 			t.Errorf("token %q: got %v, want ErrGone", bad, err)
 		}
+		if _, err := f.svc.ResetPolicy(ctx, bad); !errors.Is(err, data.ErrGone) {
+			t.Errorf("policy of token %q: got %v, want ErrGone", bad, err)
+		}
+	}
+	if cfg, err := f.svc.ResetPolicy(ctx, tok); err != nil || cfg.Slug != slug {
+		t.Errorf("policy of a live token: got %+v, %v, want the portal %s", cfg.Slug, err, slug)
 	}
 	if err := f.svc.Reset(ctx, tok, "a new long passphrase", keep.Session.ID); err != nil {
 		t.Fatal(err)

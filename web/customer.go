@@ -566,12 +566,7 @@ type acceptData struct {
 func (s *server) acceptForm(w http.ResponseWriter, r *http.Request, slug string) {
 	token := r.URL.Query().Get("token")
 	inv, cfg, err := s.accounts.Invitation(r.Context(), token)
-	if errors.Is(err, data.ErrGone) {
-		s.renderLinkGone(w, r, slug, "invitation")
-		return
-	}
-	if err != nil {
-		s.renderError(w, r, err)
+	if s.linkDead(w, r, err, slug, "invitation") {
 		return
 	}
 	if cfg.Slug != slug { // the portal moved since the email was sent
@@ -587,12 +582,7 @@ func (s *server) acceptForm(w http.ResponseWriter, r *http.Request, slug string)
 func (s *server) accept(w http.ResponseWriter, r *http.Request, slug string) {
 	token := r.PostFormValue("token")
 	inv, cfg, err := s.accounts.Invitation(r.Context(), token)
-	if errors.Is(err, data.ErrGone) {
-		s.renderLinkGone(w, r, slug, "invitation")
-		return
-	}
-	if err != nil {
-		s.renderError(w, r, err)
+	if s.linkDead(w, r, err, slug, "invitation") {
 		return
 	}
 	first, last := strings.TrimSpace(r.PostFormValue("firstName")), strings.TrimSpace(r.PostFormValue("lastName"))
@@ -668,17 +658,8 @@ type resetData struct {
 // never spends the token.
 func (s *server) resetForm(w http.ResponseWriter, r *http.Request, slug string) {
 	token := r.URL.Query().Get("token")
-	if token == "" || len(token) > maxTokenLen {
-		s.renderLinkGone(w, r, slug, "reset")
-		return
-	}
-	cfg, err := s.db.ResetPolicy(r.Context(), token)
-	if errors.Is(err, data.ErrGone) {
-		s.renderLinkGone(w, r, slug, "reset")
-		return
-	}
-	if err != nil {
-		s.renderError(w, r, err)
+	cfg, err := s.accounts.ResetPolicy(r.Context(), token)
+	if s.linkDead(w, r, err, slug, "reset") {
 		return
 	}
 	if cfg.Slug != slug {
@@ -694,17 +675,8 @@ func (s *server) resetForm(w http.ResponseWriter, r *http.Request, slug string) 
 // user ends; a customer signed in on this browser stays signed in.
 func (s *server) reset(w http.ResponseWriter, r *http.Request, slug string) {
 	token := r.PostFormValue("token")
-	if token == "" || len(token) > maxTokenLen {
-		s.renderLinkGone(w, r, slug, "reset")
-		return
-	}
-	cfg, err := s.db.ResetPolicy(r.Context(), token)
-	if errors.Is(err, data.ErrGone) {
-		s.renderLinkGone(w, r, slug, "reset")
-		return
-	}
-	if err != nil {
-		s.renderError(w, r, err)
+	cfg, err := s.accounts.ResetPolicy(r.Context(), token)
+	if s.linkDead(w, r, err, slug, "reset") {
 		return
 	}
 	password, confirm := r.PostFormValue("password"), r.PostFormValue("passwordConfirm")
@@ -742,6 +714,12 @@ func (s *server) tokenFormFailed(w http.ResponseWriter, r *http.Request, err err
 		s.render(w, r, http.StatusUnprocessableEntity, tmpl, v)
 		return true
 	}
+	return s.linkDead(w, r, err, slug, kind)
+}
+
+// linkDead answers a failed use of a link's token (accept, reset): the page
+// for a dead link, or the error page. It reports whether it answered.
+func (s *server) linkDead(w http.ResponseWriter, r *http.Request, err error, slug, kind string) bool {
 	if errors.Is(err, data.ErrGone) {
 		s.renderLinkGone(w, r, slug, kind)
 		return true
