@@ -72,6 +72,9 @@ type Invitation struct {
 	ResendTimes []time.Time `json:"resendTimes,omitempty"`
 	// TokenHash is the SHA-256 of the live token, hex; empty once it is dead.
 	TokenHash string `json:"tokenHash,omitempty"`
+	// OutboxID is the outbox message of the invitation's latest email, which
+	// ending the invitation drops if it is still queued.
+	OutboxID string `json:"outboxId,omitempty"`
 	// AcceptURL is set only on the create and resend responses.
 	AcceptURL string `json:"acceptUrl,omitempty"`
 }
@@ -85,12 +88,13 @@ func (i Invitation) EffectiveStatus(now time.Time) InvitationStatus {
 	return i.Status
 }
 
-// Public returns i as clients see it at now: no token hash or resend log, and
-// its effective status.
+// Public returns i as clients see it at now: no token hash, resend log or
+// outbox reference, and its effective status.
 func (i Invitation) Public(now time.Time) Invitation {
 	i.Status = i.EffectiveStatus(now)
 	i.TokenHash = ""
 	i.ResendTimes = nil
+	i.OutboxID = ""
 	return i
 }
 

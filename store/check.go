@@ -606,6 +606,21 @@ func (c *checker) outbox() {
 		var m data.OutboxMessage
 		if v == nil || jsonDecode(v, &m) != nil {
 			c.add(BreachRecord, "", "outbox", printable(k), "does not decode")
+			return nil
+		}
+		if m.InvitationID == "" || c.r.Schema < 2 { // before schema 2 invitations did not name their email
+			return nil
+		}
+		var inv data.Invitation
+		ok := false
+		if b := c.tx.Bucket(bOrgs).Bucket([]byte(m.Tenant)); b != nil {
+			ok, _ = getJSON(b.Bucket(bInvitations), []byte(m.InvitationID), &inv)
+		}
+		switch {
+		case !ok:
+			c.add(BreachIndex, m.Tenant, "outbox", printable(k), "is the email of missing invitation %s", m.InvitationID)
+		case inv.OutboxID != string(k) || inv.Status != data.InvitationPending:
+			c.add(BreachIndex, m.Tenant, "outbox", printable(k), "is queued, but its invitation %s (%s) names %q", inv.ID, inv.Status, inv.OutboxID)
 		}
 		return nil
 	})

@@ -153,6 +153,18 @@ func TestCheck_Breaches(t *testing.T) {
 		{"user not indexed", func(tx *bbolt.Tx, f checkFixture) error {
 			return acme(tx).Bucket(bUserEmails).Delete([]byte("active@example.com"))
 		}, BreachIndex, "user_emails", "is missing, want user"},
+		{"queued email its invitation does not name", func(tx *bbolt.Tx, f checkFixture) error {
+			inv, err := getInvitation(acme(tx), f.pending.ID)
+			if err != nil {
+				return err
+			}
+			inv.OutboxID = ""
+			return putJSON(acme(tx).Bucket(bInvitations), []byte(inv.ID), inv)
+		}, BreachIndex, "outbox", "names"},
+		{"queued email of a missing invitation", func(tx *bbolt.Tx, f checkFixture) error {
+			return putJSON(tx.Bucket(bOutbox), []byte("01JDQ2X3Y4Z5A6B7C8D9E0F1G2"), data.OutboxMessage{ID: "01JDQ2X3Y4Z5A6B7C8D9E0F1G2",
+				Tenant: "acme", Kind: data.MailInvitation, To: "x@example.com", InvitationID: "01JDQ2X3Y4Z5A6B7C8D9E0F1G3"})
+		}, BreachIndex, "outbox", "missing invitation"},
 		{"schema newer than the binary", func(tx *bbolt.Tx, f checkFixture) error {
 			return tx.Bucket(bMeta).Put(keySchema, []byte("99"))
 		}, BreachRecord, "meta", "this binary reads 1 to"},

@@ -290,6 +290,14 @@ func (db *DB) invite(tx *bbolt.Tx, tenant data.TenantID, actor string, req data.
 // liveInvitation writes a pending invitation with its token, expiry and
 // user indexes and queues its email, greeting the user by first.
 func (db *DB) liveInvitation(tx *bbolt.Tx, b *bbolt.Bucket, tenant data.TenantID, inv data.Invitation, first string, cfg data.Config, token string, now time.Time) error {
+	msg, err := db.enqueue(tx, now, data.OutboxMessage{Tenant: tenant, Kind: data.MailInvitation, To: inv.Email,
+		InvitationID: inv.ID, Data: data.MailData{PortalName: cfg.PortalName, PrimaryColor: cfg.Branding.PrimaryColor,
+			LogoURL: cfg.Branding.LogoURL, SupportEmail: cfg.SupportEmail, FirstName: first, Message: inv.Message,
+			Link: db.acceptURL(cfg.Slug, token), ExpiresAt: inv.ExpiresAt}})
+	if err != nil {
+		return err
+	}
+	inv.OutboxID = msg.ID
 	if err := putJSON(b.Bucket(bInvitations), []byte(inv.ID), inv); err != nil {
 		return err
 	}
@@ -299,14 +307,7 @@ func (db *DB) liveInvitation(tx *bbolt.Tx, b *bbolt.Bucket, tenant data.TenantID
 	if err := b.Bucket(bInvitationExpiry).Put(timeKey(inv.ExpiresAt, inv.ID), nil); err != nil {
 		return err
 	}
-	if err := b.Bucket(bUserInvitation).Put([]byte(inv.UserID), []byte(inv.ID)); err != nil {
-		return err
-	}
-	_, err := db.enqueue(tx, now, data.OutboxMessage{Tenant: tenant, Kind: data.MailInvitation, To: inv.Email,
-		InvitationID: inv.ID, Data: data.MailData{PortalName: cfg.PortalName, PrimaryColor: cfg.Branding.PrimaryColor,
-			LogoURL: cfg.Branding.LogoURL, SupportEmail: cfg.SupportEmail, FirstName: first, Message: inv.Message,
-			Link: db.acceptURL(cfg.Slug, token), ExpiresAt: inv.ExpiresAt}})
-	return err
+	return b.Bucket(bUserInvitation).Put([]byte(inv.UserID), []byte(inv.ID))
 }
 
 // finishInvitation moves a pending invitation to a final status, killing its
@@ -314,15 +315,6 @@ func (db *DB) liveInvitation(tx *bbolt.Tx, b *bbolt.Bucket, tenant data.TenantID
 // queued email. A cancellation of an invitation already past its expiry
 // records it as expired, as the lists already showed it.
 func finishInvitation(tx *bbolt.Tx, b *bbolt.Bucket, inv *data.Invitation, to data.InvitationStatus, now time.Time) error {
-	if err := endInvitation(tx, b, inv, to, now); err != nil {
-		return err
-	}
-	return dropOutbox(tx, inv.ID)
-}
-
-// endInvitation is finishInvitation without the outbox, for a caller that
-// ends many invitations and drops their email in one pass (the sweeper).
-func endInvitation(tx *bbolt.Tx, b *bbolt.Bucket, inv *data.Invitation, to data.InvitationStatus, now time.Time) error {
 	if !inv.Status.CanBecome(to) {
 		return fmt.Errorf("invitation %s is %s: %w", inv.ID, inv.Status, data.ErrConflict)
 	}
@@ -352,42 +344,19 @@ func endInvitation(tx *bbolt.Tx, b *bbolt.Bucket, inv *data.Invitation, to data.
 	if err := bump(b, cInvPending, -1); err != nil {
 		return err
 	}
-	return bump(b, invitationCounter(to), 1)
-}
-
-// dropOutbox removes the queued email of invitations whose links are dead.
-// It reads the whole outbox once however many invitations it is given, so
-// a sweep that expires a thousand invitations does not read it a thousand
-// times while it holds the write lock.
-func dropOutbox(tx *bbolt.Tx, invitationIDs ...string) error {
-	if len(invitationIDs) == 0 {
-		return nil
-	}
-	ids := make(map[string]bool, len(invitationIDs))
-	for _, id := range invitationIDs {
-		ids[id] = true
-	}
-	ob := tx.Bucket(bOutbox)
-	var dead [][]byte
-	err := ob.ForEach(func(k, v []byte) error {
-		var m data.OutboxMessage
-		if err := jsonDecode(v, &m); err != nil {
-			return err
-		}
-		if m.InvitationID != "" && ids[m.InvitationID] {
-			dead = append(dead, append([]byte(nil), k...))
-		}
-		return nil
-	})
-	if err != nil {
+	if err := bump(b, invitationCounter(to), 1); err != nil {
 		return err
 	}
-	for _, k := range dead {
-		if err := ob.Delete(k); err != nil {
-			return err
-		}
+	return dropOutbox(tx, inv.OutboxID)
+}
+
+// dropOutbox removes a queued message by ID. A message already sent or given
+// up on is gone, and an empty ID names none: both are no-ops.
+func dropOutbox(tx *bbolt.Tx, id string) error {
+	if id == "" {
+		return nil
 	}
-	return nil
+	return tx.Bucket(bOutbox).Delete([]byte(id))
 }
 
 // CancelInvitation cancels a pending invitation. The user stays invited (and
@@ -458,7 +427,7 @@ func (db *DB) ResendInvitation(ctx context.Context, tenant data.TenantID, actor,
 		if err := b.Bucket(bInvitationExpiry).Delete(timeKey(inv.ExpiresAt, inv.ID)); err != nil {
 			return err
 		}
-		if err := dropOutbox(tx, inv.ID); err != nil {
+		if err := dropOutbox(tx, inv.OutboxID); err != nil {
 			return err
 		}
 		hours := inv.ExpiresInHours

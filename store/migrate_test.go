@@ -12,9 +12,10 @@ import (
 	"github.com/salesos/portal/data"
 )
 
-// TestMigrate_PasswordsLeaveUserRecords turns the check fixture back into a
-// schema 1 file, where the hash was a field of the user record, and opens it.
-func TestMigrate_PasswordsLeaveUserRecords(t *testing.T) {
+// TestMigrate_ToSchema2 turns the check fixture back into a schema 1 file,
+// where the hash was a field of the user record and an invitation did not
+// name its queued email, and opens it.
+func TestMigrate_ToSchema2(t *testing.T) {
 	t.Parallel()
 	f := newCheckFixture(t)
 	const hash = "$argon2id$v=19$m=64,t=1,p=1$c2FsdA$a2V5"
@@ -36,6 +37,15 @@ func TestMigrate_PasswordsLeaveUserRecords(t *testing.T) {
 			}
 		}
 		if err := tx.Bucket(bOrgs).Bucket([]byte("globex")).DeleteBucket(bUserPasswords); err != nil {
+			return err
+		}
+		// Nor did an invitation name its queued email.
+		inv, err := getInvitation(b, f.pending.ID)
+		if err != nil {
+			return err
+		}
+		inv.OutboxID = ""
+		if err := putJSON(b.Bucket(bInvitations), []byte(inv.ID), inv); err != nil {
 			return err
 		}
 		return tx.Bucket(bMeta).Put(keySchema, []byte("1"))
@@ -77,6 +87,30 @@ func TestMigrate_PasswordsLeaveUserRecords(t *testing.T) {
 	cand, err := db.LoginCandidate(ctx, cfg.Slug, f.active.Email)
 	if err != nil || cand.PasswordHash != hash || cand.User.ID != f.active.ID {
 		t.Errorf("login candidate after migration: got %+v, %v, want the active user with its hash", cand, err)
+	}
+	// The migration linked the pending invitation to its email: cancelling
+	// it drops the email.
+	queued := func() int {
+		n := 0
+		msgs, err := db.DueMessages(ctx, checkT0.Add(time.Hour), 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			if m.InvitationID == f.pending.ID {
+				n++
+			}
+		}
+		return n
+	}
+	if n := queued(); n != 1 {
+		t.Fatalf("got %d queued emails for the pending invitation after migration, want 1", n)
+	}
+	if err := db.CancelInvitation(ctx, "acme", "t", f.pending.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n := queued(); n != 0 {
+		t.Errorf("got %d queued emails for the cancelled invitation, want 0", n)
 	}
 	if v, _ := db.Schema(); v != SchemaVersion {
 		t.Errorf("got schema %d, want %d", v, SchemaVersion)

@@ -165,8 +165,51 @@ var migrations = []func(tx *bbolt.Tx) error{
 		return nil
 	},
 	// 1 -> 2: password hashes move out of the user records into
-	// user_passwords, so that a stored user is exactly the API's JSON of it.
-	movePasswords,
+	// user_passwords, so that a stored user is exactly the API's JSON of it;
+	// and each invitation learns the outbox message of its queued email, so
+	// that ending it drops the email without reading the whole outbox.
+	func(tx *bbolt.Tx) error {
+		if err := movePasswords(tx); err != nil {
+			return err
+		}
+		return linkOutbox(tx)
+	},
+}
+
+// linkOutbox is the second half of migration 1 -> 2.
+func linkOutbox(tx *bbolt.Tx) error {
+	var queued []data.OutboxMessage
+	err := tx.Bucket(bOutbox).ForEach(func(k, v []byte) error {
+		var m data.OutboxMessage
+		if err := jsonDecode(v, &m); err != nil {
+			return fmt.Errorf("outbox %s: %w", k, err)
+		}
+		if m.InvitationID != "" {
+			queued = append(queued, m)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, m := range queued {
+		b := tx.Bucket(bOrgs).Bucket([]byte(m.Tenant))
+		if b == nil {
+			continue
+		}
+		inv, err := getInvitation(b, m.InvitationID)
+		if errors.Is(err, data.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		inv.OutboxID = m.ID
+		if err := putJSON(b.Bucket(bInvitations), []byte(inv.ID), inv); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // movePasswords is migration 1 -> 2.

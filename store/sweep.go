@@ -34,7 +34,6 @@ func (db *DB) Sweep(ctx context.Context) (SweepResult, error) {
 			now := db.Now()
 			limit := timeKey(now, "\xff")
 			budget := sweepBatch
-			var expired []string // their queued email is dropped in one pass
 			orgs := tx.Bucket(bOrgs)
 			err := orgs.ForEachBucket(func(name []byte) error {
 				b := orgs.Bucket(name)
@@ -62,19 +61,15 @@ func (db *DB) Sweep(ctx context.Context) (SweepResult, error) {
 					if err != nil {
 						return err
 					}
-					if err := endInvitation(tx, b, &inv, data.InvitationExpired, now); err != nil {
+					if err := finishInvitation(tx, b, &inv, data.InvitationExpired, now); err != nil {
 						return err
 					}
-					expired = append(expired, inv.ID)
 					r.Invitations++
 					budget--
 				}
 				return nil
 			})
 			if err != nil {
-				return err
-			}
-			if err := dropOutbox(tx, expired...); err != nil {
 				return err
 			}
 			rb := tx.Bucket(bResetTokens)
