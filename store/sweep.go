@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -28,6 +27,11 @@ const sweepBatch = 1000
 func (db *DB) Sweep(ctx context.Context) (SweepResult, error) {
 	var total SweepResult
 	for {
+		// Most sweeps find nothing: they look in a read transaction first,
+		// so an idle server makes no commit (and no fsync) every interval.
+		if due, err := db.sweepDue(ctx); err != nil || !due {
+			return total, err
+		}
 		var r SweepResult
 		err := db.write(ctx, func(tx *bbolt.Tx) error {
 			r = SweepResult{}
@@ -75,8 +79,7 @@ func (db *DB) Sweep(ctx context.Context) (SweepResult, error) {
 			rb := tx.Bucket(bResetTokens)
 			var dead [][]byte
 			err = rb.ForEach(func(k, v []byte) error {
-				var rt resetToken
-				if err := json.Unmarshal(v, &rt); err != nil || !now.Before(rt.ExpiresAt) {
+				if resetTokenDead(v, now) {
 					dead = append(dead, append([]byte(nil), k...))
 				}
 				return nil
@@ -102,6 +105,40 @@ func (db *DB) Sweep(ctx context.Context) (SweepResult, error) {
 			return total, nil
 		}
 	}
+}
+
+// sweepDue reports whether a sweep would end anything now.
+func (db *DB) sweepDue(ctx context.Context) (bool, error) {
+	due := false
+	err := db.read(ctx, func(tx *bbolt.Tx) error {
+		now := db.Now()
+		limit := timeKey(now, "\xff")
+		orgs := tx.Bucket(bOrgs)
+		err := orgs.ForEachBucket(func(name []byte) error {
+			b := orgs.Bucket(name)
+			for _, index := range [][]byte{bSessionExpiry, bInvitationExpiry} {
+				if k, _ := b.Bucket(index).Cursor().First(); k != nil && bytes.Compare(k, limit) <= 0 {
+					due = true
+				}
+			}
+			return nil
+		})
+		if err != nil || due {
+			return err
+		}
+		return tx.Bucket(bResetTokens).ForEach(func(_, v []byte) error {
+			due = due || resetTokenDead(v, now)
+			return nil
+		})
+	})
+	return due, err
+}
+
+// resetTokenDead reports whether a stored reset token is past its expiry (or
+// unreadable, which no use could get past either).
+func resetTokenDead(v []byte, now time.Time) bool {
+	var rt resetToken
+	return jsonDecode(v, &rt) != nil || !now.Before(rt.ExpiresAt)
 }
 
 // RunSweeper sweeps every interval until ctx is done.
