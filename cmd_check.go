@@ -15,9 +15,11 @@ func cmdCheck(_ context.Context, args []string, getenv func(string) string, stdo
 			"then the service's invariants. Every index entry (user_emails, user_invitation,\n"+
 			"invitation_tokens, invitation_expiry, session_tokens, user_sessions, session_expiry,\n"+
 			"contact_emails, slugs) must point at a record that agrees with it, every record must be\n"+
-			"in its indexes, and every counter (users by status, invitations by status, active\n"+
-			"sessions) must equal a recount of its organization. Prints a report and exits non-zero\n"+
-			"on any breach.\n\n"+
+			"in its indexes, every stored user must be the API's JSON of it, every password hash\n"+
+			"must belong to a user and every queued invitation email to its pending invitation, and\n"+
+			"every counter (users by status, invitations by status, active sessions) must equal a\n"+
+			"recount of its organization. A file of an older schema is checked by its own rules.\n"+
+			"Prints a report and exits non-zero on any breach.\n\n"+
 			"The file is opened read-only and must not be held by a running server: to check a\n"+
 			"live database, take a backup (portal backup --url ...) and check that.", stderr)
 	dbPath := fs.String("db", envOr(getenv, "PORTAL_DB", "portal.db"), "database file to check ($PORTAL_DB)")
