@@ -22,8 +22,11 @@ const (
 	addressBurst = 30
 	addressEvery = 2 * time.Second
 	limiterKeys  = 100_000
-	maxTokenLen  = 64
 )
+
+// MaxTokenLen bounds the customer tokens taken from clients (they are 51
+// characters); a longer one is dead or unknown without a database read.
+const MaxTokenLen = 64
 
 // ErrLoginRefused is every refused login: unknown portal or email, wrong
 // password, revoked user, disabled portal. It wraps data.ErrUnauthorized.
@@ -83,7 +86,7 @@ type AcceptRequest struct {
 // hashing slot is free (and the token still live), then spends the token.
 // A used, expired or unknown token is data.ErrGone.
 func (s *Service) Accept(ctx context.Context, req AcceptRequest, c store.Client) (store.Auth, error) {
-	if req.Token == "" || len(req.Token) > maxTokenLen {
+	if req.Token == "" || len(req.Token) > MaxTokenLen {
 		return store.Auth{}, data.ErrGone
 	}
 	_, cfg, err := s.db.PendingInvitation(ctx, req.Token)
@@ -106,7 +109,7 @@ func (s *Service) Accept(ctx context.Context, req AcceptRequest, c store.Client)
 // Invitation returns the live invitation a token names, with its portal's
 // configuration, without spending it (for showing the accept form).
 func (s *Service) Invitation(ctx context.Context, token string) (data.Invitation, data.Config, error) {
-	if token == "" || len(token) > maxTokenLen {
+	if token == "" || len(token) > MaxTokenLen {
 		return data.Invitation{}, data.Config{}, data.ErrGone
 	}
 	return s.db.PendingInvitation(ctx, token)
@@ -184,7 +187,7 @@ func (s *Service) Reset(ctx context.Context, token, password, keepSession string
 // ResetPolicy returns the configuration of the portal a live reset token
 // belongs to, without spending it (for showing the reset form).
 func (s *Service) ResetPolicy(ctx context.Context, token string) (data.Config, error) {
-	if token == "" || len(token) > maxTokenLen {
+	if token == "" || len(token) > MaxTokenLen {
 		return data.Config{}, data.ErrGone
 	}
 	return s.db.ResetPolicy(ctx, token)
@@ -192,7 +195,7 @@ func (s *Service) ResetPolicy(ctx context.Context, token string) (data.Config, e
 
 // Session returns the live session a customer token names.
 func (s *Service) Session(ctx context.Context, token string) (store.Auth, error) {
-	if token == "" || len(token) > maxTokenLen {
+	if token == "" || len(token) > MaxTokenLen {
 		return store.Auth{}, data.ErrUnauthorized
 	}
 	return s.db.SessionByToken(ctx, token)

@@ -15,10 +15,6 @@ import (
 	"github.com/salesos/portal/store"
 )
 
-// maxTokenLen bounds the tokens read from links and forms (they are 51
-// characters); longer ones are dead without a database read.
-const maxTokenLen = 64
-
 // pageHandler serves one customer page of the portal at slug.
 type pageHandler func(s *server, w http.ResponseWriter, r *http.Request, slug string)
 
@@ -311,7 +307,7 @@ func (s *server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 // most often a form left open across a sign-out or a restart.
 func (s *server) renderForbidden(w http.ResponseWriter, r *http.Request, slug, page string) {
 	back := portalPath(slug) + page
-	if tok := r.PostFormValue("token"); (page == "accept" || page == "reset") && tok != "" && len(tok) <= maxTokenLen {
+	if tok := r.PostFormValue("token"); (page == "accept" || page == "reset") && tok != "" && len(tok) <= account.MaxTokenLen {
 		back += "?token=" + url.QueryEscape(tok)
 	}
 	if page == "logout" || strings.HasPrefix(page, "sessions/") {
