@@ -17,7 +17,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -376,25 +375,13 @@ func newKeysEnv(t *testing.T, o keysEnvOptions) *keysEnv {
 			t.Fatal(err)
 		}
 	}
-	rsaKey, _ := jwk.FromRaw(rsaPriv)
-	_ = rsaKey.Set(jwk.KeyIDKey, "rsa-1")
-	_ = rsaKey.Set(jwk.AlgorithmKey, jwa.RS256)
-	edKey, _ := jwk.FromRaw(edPriv)
-	_ = edKey.Set(jwk.KeyIDKey, "ed-1")
-	_ = edKey.Set(jwk.AlgorithmKey, jwa.EdDSA)
-	set := jwk.NewSet()
-	for _, k := range []jwk.Key{rsaKey, edKey} {
-		if o.onlyRSA && k == edKey {
-			continue
-		}
-		pub, _ := k.PublicKey()
-		_ = set.AddKey(pub)
+	rsaKey := signingKey(t, rsaPriv, "rsa-1", jwa.RS256)
+	edKey := signingKey(t, edPriv, "ed-1", jwa.EdDSA)
+	trusted := []jwk.Key{rsaKey, edKey}
+	if o.onlyRSA {
+		trusted = trusted[:1]
 	}
-	raw, _ := json.Marshal(set)
-	jwksPath := filepath.Join(dir, "jwks.json")
-	if err := os.WriteFile(jwksPath, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	jwksPath := writeJWKS(t, dir, trusted...)
 	v, err := auth.NewVerifier(auth.Config{Secret: o.secret, JWKSPath: jwksPath, TenantClaim: o.tenantClaim, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)

@@ -81,20 +81,8 @@ func newTestEnvWith(t *testing.T, o envOptions) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := jwk.FromRaw(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = key.Set(jwk.KeyIDKey, "test-es256")
-	_ = key.Set(jwk.AlgorithmKey, jwa.ES256)
-	pub, _ := key.PublicKey()
-	set := jwk.NewSet()
-	_ = set.AddKey(pub)
-	raw, _ := json.Marshal(set)
-	jwksPath := filepath.Join(dir, "jwks.json")
-	if err := os.WriteFile(jwksPath, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	key := signingKey(t, priv, "test-es256", jwa.ES256)
+	jwksPath := writeJWKS(t, dir, key)
 	secret := []byte(strings.Repeat("s", 40))
 	v, err := auth.NewVerifier(auth.Config{Secret: secret, JWKSPath: jwksPath, Issuer: o.issuer, Audience: o.audience, Now: clk.Now})
 	if err != nil {
@@ -117,6 +105,47 @@ func newTestEnvWith(t *testing.T, o envOptions) *testEnv {
 		_ = db.Close()
 	})
 	return e
+}
+
+// signingKey wraps a private key as a JWK with its kid and algorithm.
+func signingKey(t *testing.T, priv any, kid string, alg jwa.SignatureAlgorithm) jwk.Key {
+	t.Helper()
+	key, err := jwk.FromRaw(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := key.Set(jwk.KeyIDKey, kid); err != nil {
+		t.Fatal(err)
+	}
+	if err := key.Set(jwk.AlgorithmKey, alg); err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+// writeJWKS writes the public halves of keys as a JWK set file in dir and
+// returns its path.
+func writeJWKS(t *testing.T, dir string, keys ...jwk.Key) string {
+	t.Helper()
+	set := jwk.NewSet()
+	for _, k := range keys {
+		pub, err := k.PublicKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := set.AddKey(pub); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := json.Marshal(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "jwks.json")
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // tokenFor signs an ES256 staff token for org with the given scope claim

@@ -18,10 +18,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -42,33 +40,12 @@ const (
 	trustPassword = "correct horse battery staple"
 )
 
-var trustStart = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-
-// trustClock is the settable clock of the store, the verifier, the
-// handlers and the login limits.
-type trustClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *trustClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *trustClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type trustEnv struct {
 	t      *testing.T
 	srv    *httptest.Server
 	client *http.Client
 	db     *store.DB
-	clock  *trustClock
+	clock  *clock  // of the store, the verifier, the handlers and the login limits
 	es256  jwk.Key // private, kid trust-es256
 	rs256  jwk.Key // private, kid trust-rs256
 	secret []byte  // HS256
@@ -80,16 +57,10 @@ type trustEnvOptions struct {
 	hasher *auth.Hasher
 }
 
-// trustCheapHasher keeps tests that hash many passwords fast; the tests of
-// hashing cost and timing pass the real one.
-func trustCheapHasher() *auth.Hasher {
-	return auth.NewHasher(auth.Argon2Params{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, 4)
-}
-
 func newTrustEnv(t *testing.T, o trustEnvOptions) *trustEnv {
 	t.Helper()
 	dir := t.TempDir()
-	clk := &trustClock{t: trustStart}
+	clk := &clock{t: fixedStart}
 	db, err := store.Open(filepath.Join(dir, "portal.db"), clk.Now, store.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -102,22 +73,9 @@ func newTrustEnv(t *testing.T, o trustEnvOptions) *trustEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	es, _ := jwk.FromRaw(ecPriv)
-	_ = es.Set(jwk.KeyIDKey, "trust-es256")
-	_ = es.Set(jwk.AlgorithmKey, jwa.ES256)
-	rs, _ := jwk.FromRaw(rsaPriv)
-	_ = rs.Set(jwk.KeyIDKey, "trust-rs256")
-	_ = rs.Set(jwk.AlgorithmKey, jwa.RS256)
-	set := jwk.NewSet()
-	for _, k := range []jwk.Key{es, rs} {
-		pub, _ := k.PublicKey()
-		_ = set.AddKey(pub)
-	}
-	raw, _ := json.Marshal(set)
-	jwksPath := filepath.Join(dir, "jwks.json")
-	if err := os.WriteFile(jwksPath, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	es := signingKey(t, ecPriv, "trust-es256", jwa.ES256)
+	rs := signingKey(t, rsaPriv, "trust-rs256", jwa.RS256)
+	jwksPath := writeJWKS(t, dir, es, rs)
 	secret := []byte(strings.Repeat("t", 48))
 	v, err := auth.NewVerifier(auth.Config{Secret: secret, JWKSPath: jwksPath, Issuer: trustIssuer,
 		Audience: trustAudience, Now: clk.Now, CacheSize: 1000})
@@ -127,7 +85,7 @@ func newTrustEnv(t *testing.T, o trustEnvOptions) *trustEnv {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	hasher := o.hasher
 	if hasher == nil {
-		hasher = trustCheapHasher()
+		hasher = cheapHasher() // the tests of hashing cost and timing pass the real one
 	}
 	accounts := account.New(db, log, account.Options{Hasher: hasher, Now: clk.Now})
 	pages, err := web.New(log, db, web.Options{Accounts: accounts})

@@ -241,7 +241,7 @@ func trustPEM(t *testing.T, priv any) []byte {
 func trustSelfSigned(t *testing.T, priv *ecdsa.PrivateKey) []byte {
 	t.Helper()
 	tpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "idp.trust.example"},
-		NotBefore: trustStart.Add(-time.Hour), NotAfter: trustStart.Add(24 * time.Hour)}
+		NotBefore: fixedStart.Add(-time.Hour), NotAfter: fixedStart.Add(24 * time.Hour)}
 	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, &priv.PublicKey, priv)
 	if err != nil {
 		t.Fatal(err)
