@@ -126,23 +126,7 @@ func (s *trustServer) token(org string) string {
 }
 
 func (s *trustServer) do(method, path, token, body string) (int, []byte, error) {
-	req, err := http.NewRequest(method, "http://"+s.addr+path, strings.NewReader(body))
-	if err != nil {
-		return 0, nil, err
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	res, err := s.client.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
-	return res.StatusCode, raw, err
+	return send(s.client, method, "http://"+s.addr+path, token, body)
 }
 
 // trustRaiseFileLimit lifts the soft open-files limit to at least n.

@@ -138,7 +138,13 @@ func (s *served) do(method, path, token, body string) (int, []byte) {
 }
 
 func (s *served) try(method, path, token, body string) (int, []byte, error) {
-	req, err := http.NewRequest(method, s.url+path, strings.NewReader(body))
+	return send(http.DefaultClient, method, s.url+path, token, body)
+}
+
+// send makes a request with an optional bearer token and JSON body, and
+// returns the status and the whole body.
+func send(c *http.Client, method, url, token, body string) (int, []byte, error) {
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -148,7 +154,7 @@ func (s *served) try(method, path, token, body string) (int, []byte, error) {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}
