@@ -9,10 +9,6 @@ func (s *server) handleAuditList() http.Handler {
 			writeError(w, r, s.log, err)
 			return
 		}
-		if lp.q != "" {
-			writeError(w, r, s.log, &paramError{name: "q", msg: "is not a parameter of this list"})
-			return
-		}
 		p, err := s.db.AuditTrail(r.Context(), principal(r).Tenant, lp.after, lp.limit)
 		if err != nil {
 			writeError(w, r, s.log, err)

@@ -131,7 +131,7 @@ func (s *server) handleContactCreate() http.Handler {
 
 func (s *server) handleContactList() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		lp, err := s.cursors.parseList(r, "contacts", "accountId")
+		lp, err := s.cursors.parseList(r, "contacts", "q", "accountId")
 		if err != nil {
 			writeError(w, r, s.log, err)
 			return

@@ -92,7 +92,7 @@ func (s *server) handleContactInvite() http.Handler {
 
 func (s *server) handleInvitationList() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		lp, err := s.cursors.parseList(r, "invitations", "status")
+		lp, err := s.cursors.parseList(r, "invitations", "q", "status")
 		if err != nil {
 			writeError(w, r, s.log, err)
 			return

@@ -57,22 +57,24 @@ func (c cursors) decode(list, cursor string) (string, error) {
 	return id, nil
 }
 
-// listParams are the paging parameters every list takes.
+// listParams are the paging parameters every list takes, and q for those
+// that search.
 type listParams struct {
 	limit int
 	after string
 	q     string
 }
 
-// parseList reads limit, cursor and q; allowed names the other parameters
-// the list takes, and any other parameter is a 400.
+// parseList reads limit, cursor and (when allowed names it) q; allowed
+// names the other parameters the list takes, and any other parameter is a
+// 400.
 func (c cursors) parseList(r *http.Request, list string, allowed ...string) (listParams, error) {
 	qv, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		return listParams{}, &paramError{name: "query", msg: "is not a well-formed query string"}
 	}
 	for name := range qv {
-		if name != "limit" && name != "cursor" && name != "q" && !slices.Contains(allowed, name) {
+		if name != "limit" && name != "cursor" && !slices.Contains(allowed, name) {
 			return listParams{}, &paramError{name: name, msg: "is not a parameter of this list"}
 		}
 		if len(qv[name]) > 1 {

@@ -154,10 +154,6 @@ func (s *server) handleMySessions() http.Handler {
 			writeError(w, r, s.log, err)
 			return
 		}
-		if lp.q != "" {
-			writeError(w, r, s.log, &paramError{name: "q", msg: "is not a parameter of this list"})
-			return
-		}
 		p, err := s.db.UserSessionPage(r.Context(), a.Tenant, a.User.ID, lp.after, lp.limit)
 		if err != nil {
 			writeError(w, r, s.log, err)

@@ -56,7 +56,7 @@ func pathID(r *http.Request) (string, error) {
 
 func (s *server) handleUserList() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		lp, err := s.cursors.parseList(r, "users", "status", "accountId")
+		lp, err := s.cursors.parseList(r, "users", "q", "status", "accountId")
 		if err != nil {
 			writeError(w, r, s.log, err)
 			return
@@ -113,10 +113,6 @@ func (s *server) handleSessionList() http.Handler {
 		lp, err := s.cursors.parseList(r, "sessions", "userId")
 		if err != nil {
 			writeError(w, r, s.log, err)
-			return
-		}
-		if lp.q != "" {
-			writeError(w, r, s.log, &paramError{name: "q", msg: "is not a parameter of this list"})
 			return
 		}
 		f := store.SessionFilter{UserID: r.URL.Query().Get("userId")}

@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -377,5 +378,33 @@ func TestUsers_BodiesCarryNoPassword(t *testing.T) {
 	next.decode(t, &page)
 	if len(page.Data) != 1 || page.Data[0].ID != inv.UserID || page.NextCursor != nil {
 		t.Errorf("got page %s, want the oldest user and no cursor", next.body)
+	}
+}
+
+// TestLists_Search: q is a parameter of the lists that search, and a 400 on
+// the others.
+func TestLists_Search(t *testing.T) {
+	t.Parallel()
+	e := newFastEnv(t)
+	tok := e.admin("org-a")
+	tests := []struct {
+		path   string
+		search bool
+	}{
+		{usersPath, true},
+		{invitationsPath, true},
+		{"/v1/contacts", true},
+		{auditPath, false},
+		{sessionsPath, false},
+	}
+	for _, tt := range tests {
+		r := e.do(http.MethodGet, tt.path+"?q=ada", tok, nil)
+		if tt.search {
+			wantStatus(t, r, http.StatusOK)
+			continue
+		}
+		if p := wantProblem(t, r, http.StatusBadRequest); !strings.Contains(fmt.Sprint(p), "q is not a parameter") {
+			t.Errorf("%s?q=ada: got %v, want a problem naming q", tt.path, p)
+		}
 	}
 }
