@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/gorilla/mux"
-
 	"github.com/salesos/portal/account"
 	"github.com/salesos/portal/data"
 	"github.com/salesos/portal/store"
@@ -169,9 +167,9 @@ func (s *server) handleMySessions() http.Handler {
 func (s *server) handleMySessionEnd() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a := portalAuth(r)
-		id := mux.Vars(r)["id"]
-		if !data.ValidID(id) {
-			writeError(w, r, s.log, data.ErrNotFound)
+		id, err := pathID(r)
+		if err != nil {
+			writeError(w, r, s.log, err)
 			return
 		}
 		if err := s.db.EndSession(r.Context(), a.Tenant, "", id, a.User.ID); err != nil {
