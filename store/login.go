@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -271,25 +270,33 @@ func (db *DB) ResetPassword(ctx context.Context, token, passwordHash, keepSessio
 // dropResetTokens kills every reset token of a user. Reset tokens live an
 // hour and the sweeper removes dead ones, so the bucket stays small.
 func dropResetTokens(tx *bbolt.Tx, tenant data.TenantID, userID string) error {
-	rb := tx.Bucket(bResetTokens)
-	var dead [][]byte
-	err := rb.ForEach(func(k, v []byte) error {
+	_, err := deleteWhere(tx.Bucket(bResetTokens), func(v []byte) (bool, error) {
 		var rt resetToken
-		if err := json.Unmarshal(v, &rt); err != nil {
-			return err
+		if err := jsonDecode(v, &rt); err != nil {
+			return false, err
 		}
-		if rt.Tenant == tenant && rt.UserID == userID {
-			dead = append(dead, append([]byte(nil), k...))
+		return rt.Tenant == tenant && rt.UserID == userID, nil
+	})
+	return err
+}
+
+// deleteWhere deletes the records of b that dead picks, and counts them.
+func deleteWhere(b *bbolt.Bucket, dead func(v []byte) (bool, error)) (int, error) {
+	var keys [][]byte
+	err := b.ForEach(func(k, v []byte) error {
+		ok, err := dead(v)
+		if ok {
+			keys = append(keys, append([]byte(nil), k...)) // k is the map's: copy before deleting
 		}
-		return nil
+		return err
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
-	for _, k := range dead {
-		if err := rb.Delete(k); err != nil {
-			return err
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return 0, err
 		}
 	}
-	return nil
+	return len(keys), nil
 }

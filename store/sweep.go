@@ -76,24 +76,10 @@ func (db *DB) Sweep(ctx context.Context) (SweepResult, error) {
 			if err != nil {
 				return err
 			}
-			rb := tx.Bucket(bResetTokens)
-			var dead [][]byte
-			err = rb.ForEach(func(k, v []byte) error {
-				if resetTokenDead(v, now) {
-					dead = append(dead, append([]byte(nil), k...))
-				}
-				return nil
+			r.ResetTokens, err = deleteWhere(tx.Bucket(bResetTokens), func(v []byte) (bool, error) {
+				return resetTokenDead(v, now), nil
 			})
-			if err != nil {
-				return err
-			}
-			for _, k := range dead {
-				if err := rb.Delete(k); err != nil {
-					return err
-				}
-			}
-			r.ResetTokens = len(dead)
-			return nil
+			return err
 		})
 		if err != nil {
 			return total, err
