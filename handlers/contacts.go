@@ -109,8 +109,6 @@ type contactImportResult struct {
 	Updated int `json:"updated"`
 }
 
-// contactID returns the {id} of the path, or false when it cannot name a
-// contact (the caller answers 404 without asking the store).
 func (s *server) handleContactCreate() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := principal(r)
