@@ -131,13 +131,6 @@ func (c *memoryCgroup) write(file, value string) error {
 	return os.WriteFile(filepath.Join(c.dir, file), []byte(value), 0o644)
 }
 
-// enterCgroupEnv, when set, makes portal-bench a launcher: it writes its
-// own pid to the cgroup.procs file the variable names, then executes its
-// arguments. The server so starts inside the cgroup, and every page it
-// touches is charged there (a process moved in later would leave what it
-// touched before charged outside).
-const enterCgroupEnv = "PORTAL_BENCH_ENTER_CGROUP"
-
 // start starts cmd inside the cgroup, through portal-bench as launcher.
 func (c *memoryCgroup) start(cmd *exec.Cmd) error {
 	self, err := os.Executable()

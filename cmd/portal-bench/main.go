@@ -30,6 +30,13 @@ import (
 	"time"
 )
 
+// enterCgroupEnv, when set, makes portal-bench a launcher: it writes its
+// own pid to the cgroup.procs file the variable names, then executes its
+// arguments. The server so starts inside the cgroup, and every page it
+// touches is charged there (a process moved in later would leave what it
+// touched before charged outside).
+const enterCgroupEnv = "PORTAL_BENCH_ENTER_CGROUP"
+
 func main() {
 	if procs := os.Getenv(enterCgroupEnv); procs != "" {
 		err := launch(procs, os.Args[1:]) // returns only on failure
