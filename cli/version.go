@@ -1,8 +1,7 @@
-package main
+package cli
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"runtime"
@@ -39,17 +38,14 @@ func buildOf() metrics.Build {
 	return b
 }
 
-func cmdVersion(_ context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: %s\n\nPrints the module version, the Go version and the VCS revision the binary was built from.\n", args[0])
-	}
-	if err := fs.Parse(args[1:]); err != nil {
+func cmdVersion(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet(args[0], "", "Prints the module version, the Go version and the VCS revision the binary was built from.", stderr)
+	pos, err := fs.parse(args, getenv)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("version: unexpected argument %q", fs.Arg(0))
+	if len(pos) > 0 {
+		return fmt.Errorf("version: unexpected argument %q", pos[0])
 	}
 	b := buildOf()
 	path := "github.com/salesos/portal"

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -58,9 +58,9 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 			"(pending, accepted, expired, cancelled), sessions and logins. Everything is made\n"+
 			"through the service's own store and account flows. Prints what it made and how to\n"+
 			"log in. Refuses an organization that already has users or contacts.", stderr)
-	dbPath := fs.String("db", envOr(getenv, "PORTAL_DB", "portal.db"), "database file, created when missing ($PORTAL_DB)")
+	dbPath := fs.envString("db", "PORTAL_DB", "portal.db", "database file, created when missing")
 	org := fs.String("org", "demo", "organization to create")
-	pos, err := parseFlags(fs, args)
+	pos, err := fs.parse(args, getenv)
 	if err != nil {
 		return err
 	}
@@ -74,6 +74,9 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 	publicURL := envOr(getenv, "PORTAL_PUBLIC_URL", "http://localhost:8080")
 	clk := &shiftedClock{}
 	db, err := store.Open(*dbPath, clk.now, store.Options{PublicURL: publicURL})
+	if errors.Is(err, store.ErrLocked) {
+		return fmt.Errorf("demo: %w; a running server holds it: stop the server, run demo, then start it again", err)
+	}
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
@@ -240,7 +243,7 @@ func (d *demo) print(ctx context.Context, w io.Writer, dbPath, publicURL string)
 		if u.Status == data.UserActive {
 			note = "password " + demoPassword
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", u.Email, u.Status, note)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", escapeControl(u.Email), u.Status, note)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -248,6 +251,8 @@ func (d *demo) print(ctx context.Context, w io.Writer, dbPath, publicURL string)
 	fmt.Fprintf(w, "Invitations: %d pending, %d accepted, %d expired, %d cancelled\n",
 		stats.Invitations.Pending, stats.Invitations.Accepted, stats.Invitations.Expired, stats.Invitations.Cancelled)
 	fmt.Fprintf(w, "Sessions: %d active; logins in the last 24 hours: %d\n\n", stats.Sessions.Active, stats.Logins.Last24h)
+	fmt.Fprintf(w, "The commands below name the built binary, portal; from the source checkout,\n"+
+		"go run . stands for it (go run . serve --db %s).\n\n", dbPath)
 	fmt.Fprintf(w, "Start the server:\n  portal serve --db %s\n\n", dbPath)
 	fmt.Fprintf(w, "Log in as a customer:\n  curl -s %s/v1/portal/login -H 'Content-Type: application/json' \\\n"+
 		"    -d '{\"portal\":%q,\"email\":\"alice@example.com\",\"password\":%q}'\n\n", publicURL, d.slug, demoPassword)

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -32,9 +32,9 @@ func cmdImportContacts(ctx context.Context, args []string, getenv func(string) s
 			"Every invalid row is reported at once. The database must not be held by a running\n"+
 			"server; while one runs, use POST /v1/contacts/import instead.", stderr)
 	org := fs.String("org", "", "organization to import into (required)")
-	dbPath := fs.String("db", envOr(getenv, "PORTAL_DB", "portal.db"), "database file ($PORTAL_DB)")
+	dbPath := fs.envString("db", "PORTAL_DB", "portal.db", "database file")
 	actor := fs.String("actor", "cli:import-contacts", "who the audit trail names as the importer")
-	pos, err := parseFlags(fs, args)
+	pos, err := fs.parse(args, getenv)
 	if err != nil {
 		return err
 	}
@@ -49,6 +49,9 @@ func cmdImportContacts(ctx context.Context, args []string, getenv func(string) s
 		return fmt.Errorf("import-contacts: %s: %w", pos[0], describe(err))
 	}
 	db, err := store.Open(*dbPath, time.Now, store.Options{})
+	if errors.Is(err, store.ErrLocked) {
+		return fmt.Errorf("import-contacts: %w; a running server holds it: use POST /v1/contacts/import, or stop the server first", err)
+	}
 	if err != nil {
 		return fmt.Errorf("import-contacts: %w", err)
 	}
@@ -77,7 +80,7 @@ func describe(err error) error {
 	var b strings.Builder
 	b.WriteString("nothing imported (rows[i] counts data rows from 0, after a CSV header):")
 	for _, k := range keys {
-		b.WriteString("\n  " + k + " " + ve.Fields[k])
+		b.WriteString("\n  " + escapeControl(k) + " " + escapeControl(ve.Fields[k]))
 	}
 	return errors.New(b.String())
 }

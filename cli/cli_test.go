@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/salesos/portal/auth"
+	"github.com/salesos/portal/data"
 	"github.com/salesos/portal/store"
 )
 
@@ -36,7 +38,7 @@ func TestParseServeConfig(t *testing.T) {
 	}{
 		{name: "defaults", check: func(t *testing.T, c config) {
 			want := config{Addr: ":8080", DBPath: "portal.db", MailFrom: "portal@localhost", TenantClaim: "org",
-				LogFormat: "json", LogLevel: "info", ShutdownTimeout: 10 * time.Second}
+				LogFormat: "json", LogLevel: "info", ShutdownTimeout: 10 * time.Second, MetricsAddr: "127.0.0.1:9090"}
 			if !configEqual(c, want) {
 				t.Errorf("got %+v, want %+v", c, want)
 			}
@@ -55,7 +57,7 @@ func TestParseServeConfig(t *testing.T) {
 				SMTPURL: "smtp://mail.example.com:587", MailFrom: "noreply@example.com", JWTSecret: secret,
 				JWKSPath: "/etc/portal/jwks.json", Issuer: "https://idp.example.com", Audience: "portal", TenantClaim: "tenant_id",
 				LogFormat: "text", LogLevel: "debug", CORSOrigins: []string{"https://app.example.com", "http://localhost:3000"},
-				ShutdownTimeout: 30 * time.Second}
+				ShutdownTimeout: 30 * time.Second, MetricsAddr: "127.0.0.1:9090"}
 			if !configEqual(c, want) {
 				t.Errorf("got %+v, want %+v", c, want)
 			}
@@ -101,6 +103,70 @@ func TestParseServeConfig(t *testing.T) {
 		{name: "shutdown timeout garbage", env: map[string]string{"PORTAL_SHUTDOWN_TIMEOUT": "soon"}, wantErr: "shutdown-timeout"},
 		{name: "empty db", args: []string{"--db", ""}, wantErr: "db"},
 		{name: "empty tenant claim", args: []string{"--jwt-tenant-claim", ""}, wantErr: "jwt-tenant-claim"},
+		{name: "mail connections and imports", args: []string{"--smtp-connections", "8"}, env: map[string]string{"PORTAL_MAX_IMPORTS": "2"},
+			check: func(t *testing.T, c config) {
+				if c.SMTPConnections != 8 || c.MaxImports != 2 {
+					t.Errorf("got smtp-connections %d max-imports %d, want 8 and 2", c.SMTPConnections, c.MaxImports)
+				}
+			}},
+		{name: "mail connections and imports default", check: func(t *testing.T, c config) {
+			if c.SMTPConnections != 4 || c.MaxImports != 4 {
+				t.Errorf("got smtp-connections %d max-imports %d, want 4 and 4", c.SMTPConnections, c.MaxImports)
+			}
+		}},
+		{name: "no mail connections", args: []string{"--smtp-connections", "0"}, wantErr: "smtp-connections"},
+		{name: "too many mail connections", env: map[string]string{"PORTAL_SMTP_CONNECTIONS": "65"}, wantErr: "smtp-connections"},
+		{name: "imports not a number", args: []string{"--max-imports", "many"}, wantErr: "max-imports"},
+		{name: "document limits default", check: func(t *testing.T, c config) {
+			if c.DocumentQuota != 1<<30 || c.DocumentMaxSize != 100<<20 {
+				t.Errorf("got document quota %d, max %d, want 1 GiB and 100 MiB", c.DocumentQuota, c.DocumentMaxSize)
+			}
+		}},
+		{name: "document limits", args: []string{"--document-max-bytes", "5MiB"}, env: map[string]string{"PORTAL_DOCUMENT_QUOTA_BYTES": "20971520"},
+			check: func(t *testing.T, c config) {
+				if c.DocumentQuota != 20<<20 || c.DocumentMaxSize != 5<<20 {
+					t.Errorf("got document quota %d, max %d, want 20 MiB and 5 MiB", c.DocumentQuota, c.DocumentMaxSize)
+				}
+			}},
+		{name: "attachment limit", env: map[string]string{"PORTAL_MAX_ATTACHMENT_BYTES": "2MiB"}, check: func(t *testing.T, c config) {
+			if c.AttachmentMaxSize != 2<<20 {
+				t.Errorf("got attachment max %d, want 2 MiB", c.AttachmentMaxSize)
+			}
+		}},
+		{name: "attachment limit default", check: func(t *testing.T, c config) {
+			if c.AttachmentMaxSize != 10<<20 {
+				t.Errorf("got attachment max %d, want 10 MiB", c.AttachmentMaxSize)
+			}
+		}},
+		{name: "attachment limit not a size", args: []string{"--attachment-max-bytes", "big"}, wantErr: "attachment-max-bytes"},
+		{name: "document quota not a size", env: map[string]string{"PORTAL_DOCUMENT_QUOTA_BYTES": "lots"}, wantErr: "document-quota-bytes"},
+		{name: "document file over the quota", args: []string{"--document-quota-bytes", "10MiB", "--document-max-bytes", "11MiB"}, wantErr: "document-max-bytes"},
+		{name: "metrics off", env: map[string]string{"PORTAL_METRICS_ADDR": "off"}, check: func(t *testing.T, c config) {
+			if c.MetricsAddr != "" {
+				t.Errorf("got metrics address %q, want none", c.MetricsAddr)
+			}
+		}},
+		{name: "metrics off by flag", args: []string{"--metrics-addr="}, env: map[string]string{"PORTAL_METRICS_ADDR": "127.0.0.1:9191"}, check: func(t *testing.T, c config) {
+			if c.MetricsAddr != "" {
+				t.Errorf("got metrics address %q, want none", c.MetricsAddr)
+			}
+		}},
+		{name: "metrics address", env: map[string]string{"PORTAL_METRICS_ADDR": "127.0.0.1:9191"}, check: func(t *testing.T, c config) {
+			if c.MetricsAddr != "127.0.0.1:9191" {
+				t.Errorf("got metrics address %q, want 127.0.0.1:9191", c.MetricsAddr)
+			}
+		}},
+		{name: "metrics address without port", args: []string{"--metrics-addr", "localhost"}, wantErr: "metrics-addr"},
+		{name: "trusted proxies", env: map[string]string{"PORTAL_TRUSTED_PROXIES": " 127.0.0.1, 10.1.2.3/8,::1,fd00::/8 , ::ffff:192.0.2.1"},
+			check: func(t *testing.T, c config) {
+				want := []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("10.0.0.0/8"),
+					netip.MustParsePrefix("::1/128"), netip.MustParsePrefix("fd00::/8"), netip.MustParsePrefix("192.0.2.1/32")}
+				if !slices.Equal(c.TrustedProxies, want) {
+					t.Errorf("got %v, want %v", c.TrustedProxies, want)
+				}
+			}},
+		{name: "trusted proxy not an address", args: []string{"--trusted-proxies", "10.0.0.0/8,proxy.internal"}, wantErr: "proxy.internal"},
+		{name: "trusted proxy bad prefix", args: []string{"--trusted-proxies", "10.0.0.0/33"}, wantErr: "trusted-proxies"},
 		{name: "unknown flag", args: []string{"--nope"}, wantErr: "nope"},
 		{name: "stray argument", args: []string{"extra"}, wantErr: "extra"},
 		{name: "several errors at once", args: []string{"--log-level", "loud", "--log-format", "xml"}, wantErr: "log-format"},
@@ -131,7 +197,7 @@ func configEqual(a, b config) bool {
 	return a.Addr == b.Addr && a.DBPath == b.DBPath && a.PublicURL == b.PublicURL && a.SMTPURL == b.SMTPURL &&
 		a.MailFrom == b.MailFrom && a.JWTSecret == b.JWTSecret && a.JWKSPath == b.JWKSPath && a.Issuer == b.Issuer &&
 		a.Audience == b.Audience && a.TenantClaim == b.TenantClaim && a.LogFormat == b.LogFormat && a.LogLevel == b.LogLevel &&
-		a.ShutdownTimeout == b.ShutdownTimeout && slices.Equal(a.CORSOrigins, b.CORSOrigins)
+		a.ShutdownTimeout == b.ShutdownTimeout && a.MetricsAddr == b.MetricsAddr && slices.Equal(a.CORSOrigins, b.CORSOrigins)
 }
 
 // syncBuffer is an io.Writer safe for the server's logger and the test to
@@ -182,7 +248,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func mintToken(t *testing.T, getenv func(string) string, args ...string) string {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	err := run(context.Background(), append([]string{"portal", "token"}, args...), getenv, &stdout, &stderr)
+	err := Run(context.Background(), append([]string{"portal", "token"}, args...), getenv, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("token %v: got %v (stderr %q), want nil", args, err, stderr.String())
 	}
@@ -206,7 +272,7 @@ func TestRun_Smoke(t *testing.T) {
 	var stderr syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"portal", "serve", "--addr", "127.0.0.1:0", "--db", dbPath}, getenv, stdout, &stderr)
+		done <- Run(ctx, []string{"portal", "serve", "--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--db", dbPath}, getenv, stdout, &stderr)
 	}()
 
 	var addr string
@@ -368,7 +434,7 @@ func TestRun_Errors(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			ctx, cancel := context.WithCancel(context.Background())
 			cancel() // nothing here may start serving
-			err := run(ctx, tt.args, envMap(tt.env), &stdout, &stderr)
+			err := Run(ctx, tt.args, envMap(tt.env), &stdout, &stderr)
 			if err == nil {
 				t.Fatalf("got nil error (stdout %q), want one mentioning %q", stdout.String(), tt.wantErr)
 			}
@@ -378,8 +444,27 @@ func TestRun_Errors(t *testing.T) {
 		})
 	}
 	var stderr bytes.Buffer
-	_ = run(context.Background(), []string{"portal", "frobnicate"}, envMap(nil), io.Discard, &stderr)
+	_ = Run(context.Background(), []string{"portal", "frobnicate"}, envMap(nil), io.Discard, &stderr)
 	if !strings.Contains(stderr.String(), "serve") || !strings.Contains(stderr.String(), "token") {
 		t.Errorf("unknown command: got usage %q, want it to list serve and token", stderr.String())
+	}
+}
+
+// TestRun_Token_OrganizationPattern: token refuses an organization the
+// service would refuse (401), naming the pattern, and prints no token.
+func TestRun_Token_OrganizationPattern(t *testing.T) {
+	t.Parallel()
+	dbPath := filepath.Join(t.TempDir(), "portal.db")
+	for _, org := range []string{"Acme", "../acme", "acme ", "ａｃｍｅ", "-acme", "acme\x1b[32m"} {
+		stdout, _, err := runCmd(t, "token", "--org", org, "--db", dbPath)
+		if err == nil || !strings.Contains(err.Error(), data.TenantPattern) {
+			t.Errorf("token --org %q: got %v, want an error naming %s", org, err, data.TenantPattern)
+		}
+		if stdout != "" {
+			t.Errorf("token --org %q: printed %q, want nothing", org, stdout)
+		}
+		if err != nil && strings.ContainsRune(err.Error(), 0x1b) {
+			t.Errorf("token --org %q: the error holds an escape code: %q", org, err)
+		}
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/salesos/portal/account"
+	"github.com/salesos/portal/auth"
 	"github.com/salesos/portal/data"
 	"github.com/salesos/portal/store"
 )
@@ -23,7 +24,7 @@ import (
 func runCmd(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	err = run(context.Background(), append([]string{"portal"}, args...), envMap(nil), &out, &errOut)
+	err = Run(context.Background(), append([]string{"portal"}, args...), envMap(nil), &out, &errOut)
 	return out.String(), errOut.String(), err
 }
 
@@ -40,9 +41,6 @@ func newDemoDB(t *testing.T) string {
 func TestRun_Help(t *testing.T) {
 	t.Parallel()
 	for name, cmd := range commands() {
-		if name == "token" {
-			continue // token.go is not ours; its --help returns flag.ErrHelp
-		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			stdout, stderr, err := runCmd(t, name, "--help")
@@ -68,6 +66,36 @@ func TestRun_Help(t *testing.T) {
 		if !strings.Contains(stderr, name) {
 			t.Errorf("usage %q does not list %s", stderr, name)
 		}
+	}
+}
+
+// TestMain_ExitCodes runs the binary's entry point as main calls it: the
+// exit code is what a shell or systemd sees.
+func TestMain_ExitCodes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		args       []string
+		wantCode   int
+		wantStderr string
+	}{
+		{"help", []string{"portal", "check", "--help"}, 0, "Usage:"},
+		{"version", []string{"portal", "version"}, 0, ""},
+		{"unknown command", []string{"portal", "frobnicate"}, 1, `portal: unknown command "frobnicate"`},
+		{"mistyped flag", []string{"portal", "check", "--nope"}, 1, "flag provided but not defined: -nope"},
+		{"failing command", []string{"portal", "restore"}, 1, "portal: restore: --from is required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var stdout, stderr bytes.Buffer
+			if got := Main(context.Background(), tt.args, envMap(nil), &stdout, &stderr); got != tt.wantCode {
+				t.Errorf("got exit code %d, want %d (stderr %q)", got, tt.wantCode, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tt.wantStderr) {
+				t.Errorf("got stderr %q, want it to contain %q", stderr.String(), tt.wantStderr)
+			}
+		})
 	}
 }
 
@@ -195,7 +223,7 @@ func TestRun_Check(t *testing.T) {
 
 	env := map[string]string{"PORTAL_DB": filepath.Join(t.TempDir(), "missing.db")}
 	var out, errOut bytes.Buffer
-	if err := run(context.Background(), []string{"portal", "check"}, envMap(env), &out, &errOut); err == nil {
+	if err := Run(context.Background(), []string{"portal", "check"}, envMap(env), &out, &errOut); err == nil {
 		t.Error("check of a missing file ($PORTAL_DB): got nil, want an error")
 	}
 
@@ -310,16 +338,26 @@ func TestRun_Backup_URL(t *testing.T) {
 	s := startServe(t, nil)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "b.db")
-	_, _, err := runCmd(t, "backup", "--url", s.url, "--token", s.token("acme", "portal:read portal:write"), "--out", out)
-	if err == nil || !strings.Contains(err.Error(), "403") {
-		t.Errorf("backup with a write token: got %v, want 403", err)
+	// Backups are installation-level: a staff token is refused before any
+	// request, whatever its scope, and a forged operator token by the server.
+	for _, tok := range []string{s.token("acme", "portal:read portal:write"), s.token("acme", "portal:operator")} {
+		_, _, err := runCmd(t, "backup", "--url", s.url, "--token", tok, "--out", out)
+		if err == nil || !strings.Contains(err.Error(), "portal token --operator") {
+			t.Errorf("backup with a staff token: got %v, want it refused, naming portal token --operator", err)
+		}
+	}
+	_, _, err := runCmd(t, "backup", "--url", s.url, "--token", "portal-operator.forged0123456789abcdefghijklmnopqrstuvwxyz", "--out", out)
+	if err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("backup with a forged operator token: got %v, want 401", err)
 	}
 	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("got %v, want no file after a refused backup", err)
 	}
-	env := map[string]string{"PORTAL_TOKEN": s.token("acme", "portal:operator")}
+	// The operator token, read by portal token --operator while the server
+	// holds the database.
+	env := map[string]string{"PORTAL_TOKEN": s.operatorToken()}
 	var stdout, stderr bytes.Buffer
-	if err := run(context.Background(), []string{"portal", "backup", "--url", s.url + "/", "--out", out}, envMap(env), &stdout, &stderr); err != nil {
+	if err := Run(context.Background(), []string{"portal", "backup", "--url", s.url + "/", "--out", out}, envMap(env), &stdout, &stderr); err != nil {
 		t.Fatalf("backup with $PORTAL_TOKEN: got %v (%s)", err, stderr.String())
 	}
 	if r, err := store.Check(out); err != nil || !r.OK() {
@@ -407,5 +445,25 @@ func TestRun_ImportContacts(t *testing.T) {
 	}
 	if _, _, err := runCmd(t, "import-contacts", "--org", "acme", "--db", path, csvFile); err == nil || !strings.Contains(err.Error(), "locked") {
 		t.Errorf("import into a held file: got %v, want a locked error", err)
+	}
+}
+
+// TestRun_TokenOperator: token --operator makes the database's operator
+// token once and prints the same one after; it is no staff token.
+func TestRun_TokenOperator(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "portal.db")
+	first, _, err := runCmd(t, "token", "--operator", "--db", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(first, auth.OperatorTokenPrefix) || len(strings.TrimSpace(first)) < len(auth.OperatorTokenPrefix)+43 {
+		t.Errorf("got %q, want an operator token of 32 random bytes", first)
+	}
+	if again, _, err := runCmd(t, "token", "--operator", "--db", path); err != nil || again != first {
+		t.Errorf("second run: got %q, %v, want the same token %q", again, err, first)
+	}
+	if _, _, err := runCmd(t, "token", "--operator", "--org", "acme", "--db", path); err == nil {
+		t.Error("--operator with --org: got nil, want an error")
 	}
 }

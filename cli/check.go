@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -14,7 +14,7 @@ func cmdCheck(_ context.Context, args []string, getenv func(string) string, stdo
 		"Checks a database file without changing it: bbolt's own check of pages and freelist,\n"+
 			"then the service's invariants. Every index entry (user_emails, user_invitation,\n"+
 			"invitation_tokens, invitation_expiry, session_tokens, user_sessions, session_expiry,\n"+
-			"contact_emails, slugs) must point at a record that agrees with it, every record must be\n"+
+			"contact_emails, slugs, outbox_due) must point at a record that agrees with it, every record must be\n"+
 			"in its indexes, every stored user must be the API's JSON of it, every password hash\n"+
 			"must belong to a user and every queued invitation email to its pending invitation, and\n"+
 			"every counter (users by status, invitations by status, active sessions) must equal a\n"+
@@ -22,8 +22,8 @@ func cmdCheck(_ context.Context, args []string, getenv func(string) string, stdo
 			"Prints a report and exits non-zero on any breach.\n\n"+
 			"The file is opened read-only and must not be held by a running server: to check a\n"+
 			"live database, take a backup (portal backup --url ...) and check that.", stderr)
-	dbPath := fs.String("db", envOr(getenv, "PORTAL_DB", "portal.db"), "database file to check ($PORTAL_DB)")
-	pos, err := parseFlags(fs, args)
+	dbPath := fs.envString("db", "PORTAL_DB", "portal.db", "database file to check")
+	pos, err := fs.parse(args, getenv)
 	if err != nil {
 		return err
 	}
@@ -37,7 +37,7 @@ func cmdCheck(_ context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
-	if _, err := r.WriteTo(stdout); err != nil {
+	if _, err := printableReport(r).WriteTo(stdout); err != nil {
 		return err
 	}
 	if !r.OK() {

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/salesos/portal/auth"
 	"github.com/salesos/portal/store"
 )
 
@@ -22,17 +23,18 @@ func cmdBackup(ctx context.Context, args []string, getenv func(string) string, s
 	fs := newFlagSet(args[0], "--out FILE [--db FILE] [--url URL --token TOKEN]",
 		"Writes a consistent backup of the whole database (every organization, the generated\n"+
 			"secrets) to FILE. With --url it asks the running server at URL, which streams a\n"+
-			"snapshot through GET /v1/admin/backup while it keeps serving; the token needs the\n"+
-			"portal:operator scope (portal token --org ORG --scope portal:operator). Without --url\n"+
-			"it reads the database file, which no server may hold.\n\n"+
+			"snapshot through GET /v1/admin/backup while it keeps serving; --token is the\n"+
+			"installation's operator token (portal token --operator), as no organization's staff\n"+
+			"token may read every organization. Without --url it reads the database file, which\n"+
+			"no server may hold.\n\n"+
 			"FILE is written beside itself and renamed into place once it is synced and has passed\n"+
 			"bbolt's own check, so it is either absent or whole. It is created mode 0600: a backup\n"+
 			"holds every organization's data and the secret staff tokens are signed with.", stderr)
 	out := fs.String("out", "", "file to write the backup to (required)")
-	dbPath := fs.String("db", envOr(getenv, "PORTAL_DB", "portal.db"), "database file to back up when --url is not given ($PORTAL_DB)")
+	dbPath := fs.envString("db", "PORTAL_DB", "portal.db", "database file to back up when --url is not given")
 	server := fs.String("url", "", "base URL of a running server, such as http://127.0.0.1:8080")
-	token := fs.String("token", getenv("PORTAL_TOKEN"), "staff token with the portal:operator scope, for --url ($PORTAL_TOKEN)")
-	pos, err := parseFlags(fs, args)
+	token := fs.envString("token", "PORTAL_TOKEN", "", "the operator token (portal token --operator), for --url")
+	pos, err := fs.parse(args, getenv)
 	if err != nil {
 		return err
 	}
@@ -49,13 +51,16 @@ func cmdBackup(ctx context.Context, args []string, getenv func(string) string, s
 	var from string
 	if *server != "" {
 		if *token == "" {
-			return errors.New("backup: --url needs --token (or $PORTAL_TOKEN) with the portal:operator scope")
+			return errors.New("backup: --url needs --token (or $PORTAL_TOKEN): the operator token that portal token --operator prints")
+		}
+		if !strings.HasPrefix(*token, auth.OperatorTokenPrefix) {
+			return errors.New("backup: --token is not an operator token; backups take the one that portal token --operator prints, not a staff token")
 		}
 		u, err := url.Parse(*server)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("backup: --url %q is not an http(s) URL", *server)
+			return fmt.Errorf("backup: --url %q is not an http(s) URL", redactURL(*server))
 		}
-		from = u.Redacted()
+		from = redactURL(*server)
 		fill = func(w io.Writer) error { return fetchBackup(ctx, strings.TrimRight(*server, "/"), *token, w) }
 	} else {
 		if sameFile(*out, *dbPath) {
@@ -81,7 +86,7 @@ func cmdBackup(ctx context.Context, args []string, getenv func(string) string, s
 		}
 		if report.Corrupt() {
 			report.Path = *out
-			_, _ = report.WriteTo(stderr)
+			_, _ = printableReport(report).WriteTo(stderr)
 			return errors.New("backup is damaged")
 		}
 		return nil
@@ -100,7 +105,7 @@ func cmdBackup(ctx context.Context, args []string, getenv func(string) string, s
 		// A backup of a database with broken indexes is still the best copy
 		// there is; say so rather than throw it away.
 		fmt.Fprintf(stderr, "warning: the backed-up database has %d breaches of its invariants:\n", len(report.Breaches))
-		_, _ = report.WriteTo(stderr)
+		_, _ = printableReport(report).WriteTo(stderr)
 	}
 	return nil
 }
@@ -129,9 +134,9 @@ func fetchBackup(ctx context.Context, base, token string, w io.Writer) error {
 		var p struct{ Title, Detail string }
 		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		if json.Unmarshal(raw, &p) == nil && p.Title != "" {
-			return fmt.Errorf("server answered %s: %s %s", resp.Status, p.Title, p.Detail)
+			return fmt.Errorf("server answered %s: %s %s", escapeControl(resp.Status), escapeControl(p.Title), escapeControl(p.Detail))
 		}
-		return fmt.Errorf("server answered %s", resp.Status)
+		return fmt.Errorf("server answered %s", escapeControl(resp.Status))
 	}
 	n, err := io.Copy(w, resp.Body)
 	if err != nil {
@@ -140,55 +145,6 @@ func fetchBackup(ctx context.Context, base, token string, w io.Writer) error {
 	if resp.ContentLength >= 0 && n != resp.ContentLength {
 		return fmt.Errorf("stream ended after %d of %d bytes", n, resp.ContentLength)
 	}
-	return nil
-}
-
-func cmdRestore(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet(args[0], "--from BACKUP [--db FILE] [--force]",
-		"Replaces the database file with a backup. The backup is checked first (as portal check\n"+
-			"does); a damaged file is always refused. The database must not be held by a running\n"+
-			"server: stop the service, restore, start it. The backup is copied beside the database\n"+
-			"and renamed over it once synced, so the database is the old or the new file, never a\n"+
-			"mix.", stderr)
-	from := fs.String("from", "", "backup file to restore (required)")
-	dbPath := fs.String("db", envOr(getenv, "PORTAL_DB", "portal.db"), "database file to replace ($PORTAL_DB)")
-	force := fs.Bool("force", false, "replace an existing database file, and restore a backup whose check finds broken indexes or counters")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return fmt.Errorf("restore: unexpected argument %q", pos[0])
-	}
-	if *from == "" {
-		return errors.New("restore: --from is required")
-	}
-	if sameFile(*from, *dbPath) {
-		return errors.New("restore: --from and --db name the same file")
-	}
-	r, err := store.Check(*from)
-	if err != nil {
-		return fmt.Errorf("restore: %w", err)
-	}
-	if _, err := r.WriteTo(stdout); err != nil {
-		return err
-	}
-	switch {
-	case r.Corrupt():
-		return fmt.Errorf("restore: %s is damaged; choose another backup", *from)
-	case !r.OK() && !*force:
-		return fmt.Errorf("restore: %s has %d breaches; pass --force to restore it anyway", *from, len(r.Breaches))
-	}
-	err = store.Restore(*from, *dbPath, *force)
-	switch {
-	case errors.Is(err, store.ErrLocked):
-		return fmt.Errorf("restore: %s is held by a running server; stop it first", *dbPath)
-	case errors.Is(err, os.ErrExist):
-		return fmt.Errorf("restore: %s exists; pass --force to replace it", *dbPath)
-	case err != nil:
-		return err
-	}
-	fmt.Fprintf(stdout, "restored %s to %s\n", *from, *dbPath)
 	return nil
 }
 
