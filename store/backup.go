@@ -7,9 +7,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
-	"go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
+	"github.com/salesos/portal/store/kv"
+	"github.com/salesos/portal/store/kv/boltkv"
 )
 
 // ErrLocked is returned when another process, such as a running server,
@@ -20,40 +21,52 @@ var ErrLocked = errors.New("database is locked by another process")
 // read transaction, so writers go on meanwhile. size, when not nil, is told
 // the snapshot's length before its first byte is written (for a
 // Content-Length). A long backup keeps the pages it reads from being
-// reused, so the file may grow while it runs.
+// reused, so the file may grow while it runs. The snapshot is the bbolt
+// file itself: bbolt-only, and on another engine it fails with ErrNoFile
+// before writing anything.
 func (db *DB) Backup(ctx context.Context, w io.Writer, size func(int64)) (int64, error) {
 	var n int64
-	err := db.read(ctx, func(tx *bbolt.Tx) error {
+	err := db.read(ctx, func(tx kv.Tx) error {
+		n = 0
+		btx := boltkv.Tx(tx)
+		if btx == nil {
+			return ErrNoFile
+		}
 		if size != nil {
-			size(tx.Size())
+			size(btx.Size())
 		}
 		var err error
-		n, err = tx.WriteTo(w)
+		n, err = btx.WriteTo(w)
 		return err
 	})
 	return n, err
 }
 
 // Restore writes the file at from, which the caller has checked (see
-// Check), to path. The copy is written beside path, synced and renamed over
-// it, so path holds either the old or the new file whatever happens. It
-// fails with ErrLocked while a process holds path, and with os.ErrExist when
-// path exists and replace is false. It holds a shared lock on the old file
-// until the rename is done, so a server starting meanwhile waits for it and
-// then opens the restored file.
+// Check), to path. It verifies from's structure again (see Verify) and
+// refuses a damaged file. The copy is written beside path, synced and
+// renamed over it, so path holds either the old or the new file whatever
+// happens. It fails with ErrLocked while a process holds path, and with
+// os.ErrExist when path exists and replace is false. It holds a shared lock
+// on the old file until the rename is done, so a server starting meanwhile
+// waits for it. The old file is never handed to bbolt: it may be the
+// damaged one being replaced.
 func Restore(from, path string, replace bool) (err error) {
-	if _, statErr := os.Stat(path); statErr == nil {
-		held, openErr := bbolt.Open(path, 0o600, BoltOptions(true))
-		switch {
-		case errors.Is(openErr, bolterrors.ErrTimeout):
-			return fmt.Errorf("restore %s: %w", path, ErrLocked)
-		case openErr == nil:
-			defer func() { err = errors.Join(err, held.Close()) }()
+	if err := Verify(from); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	held, err := os.Open(path)
+	switch {
+	case err == nil:
+		defer held.Close()
+		if err := lockFile(held, false, time.Second); err != nil {
+			return fmt.Errorf("restore %s: %w", path, err)
 		}
-		// Any other error is a damaged file: replacing it is the point.
 		if !replace {
 			return fmt.Errorf("restore %s: %w", path, os.ErrExist)
 		}
+	case !errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("restore: %w", err)
 	}
 	src, err := os.Open(from)
 	if err != nil {

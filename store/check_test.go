@@ -6,7 +6,6 @@ package store
 import (
 	"context"
 	"errors"
-	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -17,6 +16,8 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/salesos/portal/data"
+	"github.com/salesos/portal/store/kv"
+	"github.com/salesos/portal/store/kv/boltkv"
 )
 
 var checkT0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
@@ -98,20 +99,20 @@ func newCheckFixture(t *testing.T) checkFixture {
 	return f
 }
 
-// mutate changes the closed database with bbolt directly.
-func mutate(t *testing.T, path string, fn func(tx *bbolt.Tx) error) {
+// mutate changes the closed database through the seam, on bbolt directly.
+func mutate(t *testing.T, path string, fn func(tx kv.Tx) error) {
 	t.Helper()
 	b, err := bbolt.Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	if err := b.Update(fn); err != nil {
+	if err := boltkv.Wrap(b).Update(fn); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func acme(tx *bbolt.Tx) *bbolt.Bucket { return tx.Bucket(bOrgs).Bucket([]byte("acme")) }
+func acme(tx kv.Tx) kv.Bucket { return tx.Bucket(bOrgs).Bucket([]byte("acme")) }
 
 func TestCheck_Clean(t *testing.T) {
 	t.Parallel()
@@ -145,15 +146,15 @@ func TestCheck_Breaches(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name   string
-		break_ func(tx *bbolt.Tx, f checkFixture) error
+		break_ func(tx kv.Tx, f checkFixture) error
 		kind   string
 		bucket string
 		want   string // in the breach's problem
 	}{
-		{"user not indexed", func(tx *bbolt.Tx, f checkFixture) error {
+		{"user not indexed", func(tx kv.Tx, f checkFixture) error {
 			return acme(tx).Bucket(bUserEmails).Delete([]byte("active@example.com"))
 		}, BreachIndex, "user_emails", "is missing, want user"},
-		{"queued email its invitation does not name", func(tx *bbolt.Tx, f checkFixture) error {
+		{"queued email its invitation does not name", func(tx kv.Tx, f checkFixture) error {
 			inv, err := getInvitation(acme(tx), f.pending.ID)
 			if err != nil {
 				return err
@@ -161,105 +162,105 @@ func TestCheck_Breaches(t *testing.T) {
 			inv.OutboxID = ""
 			return putJSON(acme(tx).Bucket(bInvitations), []byte(inv.ID), inv)
 		}, BreachIndex, "outbox", "names"},
-		{"queued email of a missing invitation", func(tx *bbolt.Tx, f checkFixture) error {
+		{"queued email of a missing invitation", func(tx kv.Tx, f checkFixture) error {
 			return putJSON(tx.Bucket(bOutbox), []byte("01JDQ2X3Y4Z5A6B7C8D9E0F1G2"), data.OutboxMessage{ID: "01JDQ2X3Y4Z5A6B7C8D9E0F1G2",
 				Tenant: "acme", Kind: data.MailInvitation, To: "x@example.com", InvitationID: "01JDQ2X3Y4Z5A6B7C8D9E0F1G3"})
 		}, BreachIndex, "outbox", "missing invitation"},
-		{"schema newer than the binary", func(tx *bbolt.Tx, f checkFixture) error {
+		{"schema newer than the binary", func(tx kv.Tx, f checkFixture) error {
 			return tx.Bucket(bMeta).Put(keySchema, []byte("99"))
 		}, BreachRecord, "meta", "this binary reads 1 to"},
-		{"password of a missing user", func(tx *bbolt.Tx, f checkFixture) error {
+		{"password of a missing user", func(tx kv.Tx, f checkFixture) error {
 			return acme(tx).Bucket(bUserPasswords).Put([]byte("01JDQ2X3Y4Z5A6B7C8D9E0F1G2"), []byte("$argon2id$x"))
 		}, BreachIndex, "user_passwords", "missing user"},
-		{"empty password", func(tx *bbolt.Tx, f checkFixture) error {
+		{"empty password", func(tx kv.Tx, f checkFixture) error {
 			return acme(tx).Bucket(bUserPasswords).Put([]byte(f.active.ID), nil)
 		}, BreachRecord, "user_passwords", "is empty"},
-		{"user record not as the API shows it", func(tx *bbolt.Tx, f checkFixture) error {
+		{"user record not as the API shows it", func(tx kv.Tx, f checkFixture) error {
 			raw := acme(tx).Bucket(bUsers).Get([]byte(f.active.ID))
 			spaced := append([]byte(" "), raw...)
 			return acme(tx).Bucket(bUsers).Put([]byte(f.active.ID), spaced)
 		}, BreachRecord, "users", "not stored as the API shows it"},
-		{"user email index dangles", func(tx *bbolt.Tx, f checkFixture) error {
+		{"user email index dangles", func(tx kv.Tx, f checkFixture) error {
 			return acme(tx).Bucket(bUserEmails).Put([]byte("ghost@example.com"), []byte("01JDQ2X3Y4Z5A6B7C8D9E0F1G2"))
 		}, BreachIndex, "user_emails", "points at missing user"},
-		{"user email index points at another user", func(tx *bbolt.Tx, f checkFixture) error {
+		{"user email index points at another user", func(tx kv.Tx, f checkFixture) error {
 			return acme(tx).Bucket(bUserEmails).Put([]byte("active@example.com"), []byte(f.invited.ID))
 		}, BreachIndex, "user_emails", "whose email is"},
-		{"pending invitation not in user_invitation", func(tx *bbolt.Tx, f checkFixture) error {
+		{"pending invitation not in user_invitation", func(tx kv.Tx, f checkFixture) error {
 			return acme(tx).Bucket(bUserInvitation).Delete([]byte(f.invited.ID))
 		}, BreachIndex, "user_invitation", "want pending invitation"},
-		{"user_invitation points at accepted invitation", func(tx *bbolt.Tx, f checkFixture) error {
+		{"user_invitation points at accepted invitation", func(tx kv.Tx, f checkFixture) error {
 			return acme(tx).Bucket(bUserInvitation).Put([]byte(f.active.ID), []byte(f.accepted.ID))
 		}, BreachIndex, "user_invitation", "which is accepted"},
-		{"invitation token missing", func(tx *bbolt.Tx, f checkFixture) error {
+		{"invitation token missing", func(tx kv.Tx, f checkFixture) error {
 			return tx.Bucket(bInvitationTokens).Delete([]byte(f.pendingHash))
 		}, BreachIndex, "invitation_tokens", "want acme/"},
-		{"invitation token dangles", func(tx *bbolt.Tx, f checkFixture) error {
+		{"invitation token dangles", func(tx kv.Tx, f checkFixture) error {
 			return tx.Bucket(bInvitationTokens).Put([]byte("deadbeef"), tokenRef("acme", "01JDQ2X3Y4Z5A6B7C8D9E0F1G2"))
 		}, BreachIndex, "invitation_tokens", "points at missing invitation"},
-		{"invitation token of missing organization", func(tx *bbolt.Tx, f checkFixture) error {
+		{"invitation token of missing organization", func(tx kv.Tx, f checkFixture) error {
 			return tx.Bucket(bInvitationTokens).Put([]byte("deadbeef"), tokenRef("initech", f.pending.ID))
 		}, BreachIndex, "invitation_tokens", "missing organization initech"},
-		{"invitation expiry missing", func(tx *bbolt.Tx, f checkFixture) error {
+		{"invitation expiry missing", func(tx kv.Tx, f checkFixture) error {
 			return acme(tx).Bucket(bInvitationExpiry).Delete(timeKey(f.pending.ExpiresAt, f.pending.ID))
 		}, BreachIndex, "invitation_expiry", "is missing for pending invitation"},
-		{"invitation expiry of a finished invitation", func(tx *bbolt.Tx, f checkFixture) error {
+		{"invitation expiry of a finished invitation", func(tx kv.Tx, f checkFixture) error {
 			return acme(tx).Bucket(bInvitationExpiry).Put(timeKey(f.accepted.ExpiresAt, f.accepted.ID), nil)
 		}, BreachIndex, "invitation_expiry", "which is accepted"},
-		{"session token missing", func(tx *bbolt.Tx, f checkFixture) error {
+		{"session token missing", func(tx kv.Tx, f checkFixture) error {
 			return tx.Bucket(bSessionTokens).Delete([]byte(f.sessionTokenHash))
 		}, BreachIndex, "session_tokens", "want acme/"},
-		{"session token dangles", func(tx *bbolt.Tx, f checkFixture) error {
+		{"session token dangles", func(tx kv.Tx, f checkFixture) error {
 			return tx.Bucket(bSessionTokens).Put([]byte("cafe"), tokenRef("acme", "01JDQ2X3Y4Z5A6B7C8D9E0F1G2"))
 		}, BreachIndex, "session_tokens", "points at missing session"},
-		{"user session index missing", func(tx *bbolt.Tx, f checkFixture) error {
+		{"user session index missing", func(tx kv.Tx, f checkFixture) error {
 			return acme(tx).Bucket(bUserSessions).Delete([]byte(f.active.ID + f.session.ID))
 		}, BreachIndex, "user_sessions", "is missing for session"},
-		{"user session index names another user", func(tx *bbolt.Tx, f checkFixture) error {
+		{"user session index names another user", func(tx kv.Tx, f checkFixture) error {
 			return acme(tx).Bucket(bUserSessions).Put([]byte(f.invited.ID+f.session.ID), nil)
 		}, BreachIndex, "user_sessions", "of user"},
-		{"session expiry missing", func(tx *bbolt.Tx, f checkFixture) error {
+		{"session expiry missing", func(tx kv.Tx, f checkFixture) error {
 			s, err := getSession(acme(tx), f.session.ID) // the stored one: Public drops the idle rule
 			if err != nil {
 				return err
 			}
 			return acme(tx).Bucket(bSessionExpiry).Delete(timeKey(s.EndsAt(), s.ID))
 		}, BreachIndex, "session_expiry", "is missing for session"},
-		{"session expiry disagrees", func(tx *bbolt.Tx, f checkFixture) error {
+		{"session expiry disagrees", func(tx kv.Tx, f checkFixture) error {
 			return acme(tx).Bucket(bSessionExpiry).Put(timeKey(checkT0, f.session.ID), nil)
 		}, BreachIndex, "session_expiry", "disagrees with the end"},
-		{"contact not indexed", func(tx *bbolt.Tx, f checkFixture) error {
+		{"contact not indexed", func(tx kv.Tx, f checkFixture) error {
 			return acme(tx).Bucket(bContactEmails).Delete([]byte("carla@example.com"))
 		}, BreachIndex, "contact_emails", "is missing, want contact"},
-		{"contact index dangles", func(tx *bbolt.Tx, f checkFixture) error {
+		{"contact index dangles", func(tx kv.Tx, f checkFixture) error {
 			return acme(tx).Bucket(bContactEmails).Put([]byte("x@example.com"), []byte("01JDQ2X3Y4Z5A6B7C8D9E0F1G2"))
 		}, BreachIndex, "contact_emails", "points at missing contact"},
-		{"slug missing", func(tx *bbolt.Tx, f checkFixture) error {
+		{"slug missing", func(tx kv.Tx, f checkFixture) error {
 			return tx.Bucket(bSlugs).Delete([]byte("acme"))
 		}, BreachIndex, "slugs", "want organization acme"},
-		{"slug of missing organization", func(tx *bbolt.Tx, f checkFixture) error {
+		{"slug of missing organization", func(tx kv.Tx, f checkFixture) error {
 			return tx.Bucket(bSlugs).Put([]byte("gone"), []byte("initech"))
 		}, BreachIndex, "slugs", "missing organization"},
-		{"users counter drifts", func(tx *bbolt.Tx, f checkFixture) error {
+		{"users counter drifts", func(tx kv.Tx, f checkFixture) error {
 			return bump(acme(tx), cUsersActive, 1)
 		}, BreachCounter, "counters", "is 2, a recount finds 1"},
-		{"invitations counter drifts", func(tx *bbolt.Tx, f checkFixture) error {
+		{"invitations counter drifts", func(tx kv.Tx, f checkFixture) error {
 			return bump(acme(tx), cInvCancelled, -1)
 		}, BreachCounter, "counters", "is 0, a recount finds 1"},
-		{"sessions counter drifts", func(tx *bbolt.Tx, f checkFixture) error {
+		{"sessions counter drifts", func(tx kv.Tx, f checkFixture) error {
 			return bump(acme(tx), cSessionsActive, 5)
 		}, BreachCounter, "counters", "a recount finds 2"},
-		{"record does not decode", func(tx *bbolt.Tx, f checkFixture) error {
+		{"record does not decode", func(tx kv.Tx, f checkFixture) error {
 			return acme(tx).Bucket(bUsers).Put([]byte(f.revoked.ID), []byte("{not json"))
 		}, BreachRecord, "users", "does not decode"},
-		{"session of a deleted user", func(tx *bbolt.Tx, f checkFixture) error {
+		{"session of a deleted user", func(tx kv.Tx, f checkFixture) error {
 			b := acme(tx)
 			if err := b.Bucket(bUsers).Delete([]byte(f.active.ID)); err != nil {
 				return err
 			}
 			return b.Bucket(bUserEmails).Delete([]byte("active@example.com"))
 		}, BreachRecord, "sessions", "belongs to missing user"},
-		{"top-level bucket missing", func(tx *bbolt.Tx, f checkFixture) error {
+		{"top-level bucket missing", func(tx kv.Tx, f checkFixture) error {
 			return tx.DeleteBucket(bOutbox)
 		}, BreachFile, "outbox", "bucket is missing"},
 	}
@@ -267,7 +268,7 @@ func TestCheck_Breaches(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newCheckFixture(t)
-			mutate(t, f.path, func(tx *bbolt.Tx) error { return tt.break_(tx, f) })
+			mutate(t, f.path, func(tx kv.Tx) error { return tt.break_(tx, f) })
 			r, err := Check(f.path)
 			if err != nil {
 				t.Fatal(err)
@@ -301,7 +302,7 @@ func TestCheck_Breaches(t *testing.T) {
 func TestCheck_ReportMasksEmails(t *testing.T) {
 	t.Parallel()
 	f := newCheckFixture(t)
-	mutate(t, f.path, func(tx *bbolt.Tx) error {
+	mutate(t, f.path, func(tx kv.Tx) error {
 		return acme(tx).Bucket(bUserEmails).Put([]byte("secret.person@example.com"), []byte("01JDQ2X3Y4Z5A6B7C8D9E0F1G2"))
 	})
 	r, err := Check(f.path)
@@ -366,101 +367,5 @@ func TestDB_ActiveSessions(t *testing.T) {
 	now = checkT0.Add(48 * time.Hour) // past every idle and absolute deadline, not yet swept
 	if n, _ = db.ActiveSessions(ctx); n != 0 {
 		t.Errorf("got %d active sessions after their deadline, want 0", n)
-	}
-}
-
-func TestDB_Backup(t *testing.T) {
-	t.Parallel()
-	f := newCheckFixture(t)
-	db, err := Open(f.path, time.Now, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	out := filepath.Join(t.TempDir(), "backup.db")
-	var size int64 = -1
-	err = WriteFileAtomic(out, func(w io.Writer) error {
-		n, err := db.Backup(context.Background(), w, func(s int64) { size = s })
-		if err == nil && n != size {
-			t.Errorf("got %d bytes written, want the announced %d", n, size)
-		}
-		return err
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := Check(out)
-	if err != nil || !r.OK() {
-		t.Fatalf("got %v, %v checking the backup, want OK", err, r.Breaches)
-	}
-	if r.Records["users"] != 5 {
-		t.Errorf("got %d users in the backup, want 5", r.Records["users"])
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := db.Backup(ctx, io.Discard, nil); !errors.Is(err, context.Canceled) {
-		t.Errorf("got %v with a cancelled context, want context.Canceled", err)
-	}
-}
-
-func TestRestore(t *testing.T) {
-	t.Parallel()
-	f := newCheckFixture(t)
-	dir := t.TempDir()
-	target := filepath.Join(dir, "portal.db")
-
-	if err := Restore(f.path, target, false); err != nil {
-		t.Fatalf("restore to a new file: got %v, want nil", err)
-	}
-	if r, err := Check(target); err != nil || !r.OK() {
-		t.Fatalf("got %v, %v checking the restored file, want OK", err, r.Breaches)
-	}
-	if err := Restore(f.path, target, false); !errors.Is(err, os.ErrExist) {
-		t.Errorf("restore over a file without replace: got %v, want os.ErrExist", err)
-	}
-	db, err := Open(target, time.Now, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := Restore(f.path, target, true); !errors.Is(err, ErrLocked) {
-		t.Errorf("restore over a held file: got %v, want ErrLocked", err)
-	}
-	_ = db.Close()
-	if err := os.WriteFile(target, []byte("damaged"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := Restore(f.path, target, true); err != nil {
-		t.Errorf("restore over a damaged file: got %v, want nil", err)
-	}
-	if r, err := Check(target); err != nil || !r.OK() {
-		t.Errorf("got %v, %v checking the restored file, want OK", err, r.Breaches)
-	}
-	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
-		t.Errorf("got %d files in the directory, want only the database (no temporary files)", len(entries))
-	}
-}
-
-func TestWriteFileAtomic_VerifyFails(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "out")
-	if err := os.WriteFile(path, []byte("old"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	err := WriteFileAtomic(path, func(w io.Writer) error {
-		_, err := w.Write([]byte("new"))
-		return err
-	}, func(string) error { return errors.New("no") })
-	if err == nil {
-		t.Fatal("got nil, want the verify error")
-	}
-	got, _ := os.ReadFile(path)
-	if string(got) != "old" {
-		t.Errorf("got %q, want the old content kept", got)
-	}
-	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
-		t.Errorf("got %d files, want the temporary file removed", len(entries))
 	}
 }

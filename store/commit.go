@@ -5,28 +5,35 @@ import (
 	"fmt"
 	"sync"
 
-	"go.etcd.io/bbolt"
+	"github.com/salesos/portal/store/kv"
 )
 
-// maxGroup bounds how many writes share one commit.
-const maxGroup = 256
+// boltGroup bounds how many writes share one commit on bbolt, which
+// serializes writers and so never runs a group's transaction twice.
+const boltGroup = 256
 
 // committer is the store's group commit. Writers queue; the first one that
 // finds no commit running becomes the leader and commits everything queued
-// (up to maxGroup) in one transaction, one fsync. Then it hands the lead to
-// the first writer still queued, which commits the next group, so no writer
+// (up to its group size) in one kv.DB.Update, one fsync on bbolt. Then it
+// hands the lead to the first writer still queued, which commits the next group, so no writer
 // waits for more than its own group and the one before it. There is no
 // timer: while one commit's fsync runs the next group gathers, so a group
 // grows with the load instead of closing after a fixed delay.
 type committer struct {
-	bolt    *bbolt.DB
+	kv kv.DB
+	// group bounds how many writes share one transaction: an engine
+	// property. bbolt takes boltGroup; an engine with optimistic
+	// transactions takes 1, since a group there would conflict as one and
+	// run again as one.
+	group   int
+	fault   func() error // Options.CommitFault
 	mu      sync.Mutex
 	queue   []*pendingWrite
 	leading bool
 }
 
 type pendingWrite struct {
-	fn   func(tx *bbolt.Tx) error // returns storage errors only
+	fn   func(tx kv.Tx) error // returns storage errors only
 	err  error
 	done chan struct{}
 	turn chan struct{} // closed when this writer is to lead the next group
@@ -38,7 +45,7 @@ var errPanicked = errors.New("write panicked")
 // do runs fn in a durable transaction, possibly shared with other writes.
 // fn may run more than once (again alone when its group failed), so it must
 // set its results afresh on every run.
-func (c *committer) do(fn func(tx *bbolt.Tx) error) error {
+func (c *committer) do(fn func(tx kv.Tx) error) error {
 	w := &pendingWrite{fn: fn, done: make(chan struct{}), turn: make(chan struct{})}
 	c.mu.Lock()
 	c.queue = append(c.queue, w)
@@ -62,7 +69,7 @@ func (c *committer) do(fn func(tx *bbolt.Tx) error) error {
 // own write, then passes the lead on or, with nothing queued, gives it up.
 func (c *committer) lead() {
 	c.mu.Lock()
-	n := min(len(c.queue), maxGroup)
+	n := min(len(c.queue), max(c.group, 1))
 	group := c.queue[:n:n]
 	c.queue = append([]*pendingWrite(nil), c.queue[n:]...)
 	c.mu.Unlock()
@@ -76,11 +83,13 @@ func (c *committer) lead() {
 	c.mu.Unlock()
 }
 
-// commit runs a group in one transaction. If a write fails or panics, the
+// commit runs a group in one kv.DB.Update. If a write fails or panics, the
 // transaction rolls back and every write of the group runs again alone, so
-// one bad write cannot take the others down with it.
+// one bad write cannot take the others down with it. The engine itself may
+// also run the group again in a fresh transaction (on a conflict), which
+// each write allows for as it does for running again alone.
 func (c *committer) commit(group []*pendingWrite) {
-	err := c.update(func(tx *bbolt.Tx) error {
+	err := c.update(func(tx kv.Tx) error {
 		for _, w := range group {
 			if err := w.fn(tx); err != nil {
 				return err
@@ -101,13 +110,21 @@ func (c *committer) commit(group []*pendingWrite) {
 	}
 }
 
-// update is bbolt's Update, with a panic turned into an error so that the
+// update is the engine's Update, with a panic turned into an error so that the
 // other writers of a group are answered rather than left waiting.
-func (c *committer) update(fn func(tx *bbolt.Tx) error) (err error) {
+func (c *committer) update(fn func(tx kv.Tx) error) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = fmt.Errorf("%w: %v", errPanicked, v)
 		}
 	}()
-	return c.bolt.Update(fn)
+	if c.fault == nil {
+		return c.kv.Update(fn)
+	}
+	return c.kv.Update(func(tx kv.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return c.fault()
+	})
 }

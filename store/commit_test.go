@@ -9,9 +9,12 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/salesos/portal/store/kv"
+	"github.com/salesos/portal/store/kv/boltkv"
 )
 
-func openCommitter(t *testing.T) *committer {
+func openCommitter(t *testing.T, group int) *committer {
 	t.Helper()
 	b, err := bbolt.Open(filepath.Join(t.TempDir(), "c.db"), 0o600, BoltOptions(false))
 	if err != nil {
@@ -21,53 +24,73 @@ func openCommitter(t *testing.T) *committer {
 	if err := b.Update(func(tx *bbolt.Tx) error { _, err := tx.CreateBucket([]byte("k")); return err }); err != nil {
 		t.Fatal(err)
 	}
-	return &committer{bolt: b}
+	return &committer{kv: boltkv.Wrap(b), group: group}
 }
 
+// TestCommitter_GroupsConcurrentWrites: concurrent writes share commits up
+// to the engine's group size, and with a group of one (an engine with
+// optimistic transactions) each write is a commit of its own.
 func TestCommitter_GroupsConcurrentWrites(t *testing.T) {
-	c := openCommitter(t)
-	const writers = 200
-	var wg sync.WaitGroup
-	for i := range writers {
-		wg.Go(func() {
-			err := c.do(func(tx *bbolt.Tx) error {
-				return tx.Bucket([]byte("k")).Put(fmt.Appendf(nil, "%04d", i), []byte("v"))
-			})
-			if err != nil {
-				t.Errorf("write %d: got %v, want nil", i, err)
+	tests := []struct {
+		name  string
+		group int
+	}{
+		{"bbolt", boltGroup},
+		{"one", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := openCommitter(t, tt.group)
+			var before int
+			_ = c.kv.View(func(tx kv.Tx) error { before = int(boltkv.Tx(tx).ID()); return nil })
+			const writers = 200
+			var wg sync.WaitGroup
+			for i := range writers {
+				wg.Go(func() {
+					err := c.do(func(tx kv.Tx) error {
+						return tx.Bucket([]byte("k")).Put(fmt.Appendf(nil, "%04d", i), []byte("v"))
+					})
+					if err != nil {
+						t.Errorf("write %d: got %v, want nil", i, err)
+					}
+				})
 			}
+			wg.Wait()
+			var n, commits int
+			_ = c.kv.View(func(tx kv.Tx) error {
+				n = tx.Bucket([]byte("k")).KeyN()
+				commits = int(boltkv.Tx(tx).ID()) - before
+				return nil
+			})
+			if n != writers {
+				t.Fatalf("got %d keys, want %d", n, writers)
+			}
+			if commits > writers {
+				t.Fatalf("got %d commits for %d writes, want at most one each", commits, writers)
+			}
+			if tt.group == 1 && commits != writers {
+				t.Fatalf("group of one: got %d commits for %d writes, want one each", commits, writers)
+			}
+			t.Logf("%d writes in %d commits", writers, commits)
 		})
 	}
-	wg.Wait()
-	var n, commits int
-	_ = c.bolt.View(func(tx *bbolt.Tx) error {
-		n = tx.Bucket([]byte("k")).Stats().KeyN
-		commits = int(tx.ID()) - 1 // one transaction made the bucket
-		return nil
-	})
-	if n != writers {
-		t.Fatalf("got %d keys, want %d", n, writers)
-	}
-	if commits > writers {
-		t.Fatalf("got %d commits for %d writes, want at most one each", commits, writers)
-	}
-	t.Logf("%d writes in %d commits", writers, commits)
 }
 
 func TestCommitter_FailureAndPanicStayWithTheirWriter(t *testing.T) {
-	c := openCommitter(t)
+	c := openCommitter(t, boltGroup)
 	bad := errors.New("disk says no")
-	// Hold the lead with a slow write so the next ones queue into one group.
-	started := make(chan struct{})
+	// Hold the lead with a write that waits until the next ones have
+	// queued, so that they form one group.
+	started, release := make(chan struct{}), make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		_ = c.do(func(tx *bbolt.Tx) error {
+		_ = c.do(func(tx kv.Tx) error {
 			select {
 			case <-started:
 			default:
 				close(started)
 			}
-			time.Sleep(50 * time.Millisecond)
+			<-release
 			return tx.Bucket([]byte("k")).Put([]byte("slow"), []byte("v"))
 		})
 	})
@@ -75,7 +98,7 @@ func TestCommitter_FailureAndPanicStayWithTheirWriter(t *testing.T) {
 	results := make([]error, 6)
 	for i := range results {
 		wg.Go(func() {
-			results[i] = c.do(func(tx *bbolt.Tx) error {
+			results[i] = c.do(func(tx kv.Tx) error {
 				switch i {
 				case 2:
 					return bad
@@ -86,6 +109,8 @@ func TestCommitter_FailureAndPanicStayWithTheirWriter(t *testing.T) {
 			})
 		})
 	}
+	waitQueued(t, c, len(results))
+	close(release)
 	wg.Wait()
 	for i, err := range results {
 		switch i {
@@ -103,7 +128,7 @@ func TestCommitter_FailureAndPanicStayWithTheirWriter(t *testing.T) {
 			}
 		}
 	}
-	_ = c.bolt.View(func(tx *bbolt.Tx) error {
+	_ = c.kv.View(func(tx kv.Tx) error {
 		b := tx.Bucket([]byte("k"))
 		for i := range results {
 			got := b.Get(fmt.Appendf(nil, "w%d", i)) != nil
@@ -113,4 +138,24 @@ func TestCommitter_FailureAndPanicStayWithTheirWriter(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// waitQueued polls until n writes wait in c's queue, or fails the test.
+func waitQueued(t *testing.T, c *committer, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for {
+		c.mu.Lock()
+		queued := len(c.queue)
+		c.mu.Unlock()
+		if queued >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("got %d queued writes, want %d", queued, n)
+		}
+		<-tick.C
+	}
 }

@@ -12,16 +12,16 @@ import (
 	"time"
 
 	gojson "github.com/goccy/go-json"
-	"go.etcd.io/bbolt"
 
 	"github.com/salesos/portal/data"
+	"github.com/salesos/portal/store/kv"
 )
 
 // Config returns the organization's portal configuration, or its defaults
 // when it has never been written. Reading never writes.
 func (db *DB) Config(ctx context.Context, tenant data.TenantID) (data.Config, error) {
 	var c data.Config
-	err := db.read(ctx, func(tx *bbolt.Tx) error {
+	err := db.read(ctx, func(tx kv.Tx) error {
 		var err error
 		c, err = db.configOf(tx, tenant, db.Now())
 		return err
@@ -30,12 +30,13 @@ func (db *DB) Config(ctx context.Context, tenant data.TenantID) (data.Config, er
 }
 
 // ConfigJSON returns the organization's configuration as the API shows it,
-// and its version. The body is encoded once per stored change and shared:
-// callers must not modify it.
-func (db *DB) ConfigJSON(ctx context.Context, tenant data.TenantID) (int64, []byte, error) {
-	var version int64
+// and its entity tag (data.Config.ETag). The body is encoded once per stored
+// change and shared: callers must not modify it.
+func (db *DB) ConfigJSON(ctx context.Context, tenant data.TenantID) (string, []byte, error) {
+	var tag string
 	var body []byte
-	err := db.read(ctx, func(tx *bbolt.Tx) error {
+	err := db.read(ctx, func(tx kv.Tx) error {
+		tag, body = "", nil
 		b, err := org(tx, tenant)
 		if err != nil {
 			return err
@@ -43,7 +44,7 @@ func (db *DB) ConfigJSON(ctx context.Context, tenant data.TenantID) (int64, []by
 		if b != nil {
 			if raw := b.Bucket(bConfig).Get(keyConfig); raw != nil {
 				e, err := db.configs.entry(tenant, raw)
-				version, body = e.cfg.Version, e.body
+				tag, body = e.cfg.ETag(), e.body
 				return err
 			}
 		}
@@ -51,17 +52,17 @@ func (db *DB) ConfigJSON(ctx context.Context, tenant data.TenantID) (int64, []by
 		if err != nil {
 			return err
 		}
-		version = c.Version
+		tag = c.ETag()
 		body, err = gojson.Marshal(c)
 		return err
 	})
-	return version, body, err
+	return tag, body, err
 }
 
 // configOf returns the stored config, or the defaults with a slug no other
 // organization holds. In a writable transaction the defaults are stored and
 // their slug claimed, so every organization that has records has a config.
-func (db *DB) configOf(tx *bbolt.Tx, tenant data.TenantID, now time.Time) (data.Config, error) {
+func (db *DB) configOf(tx kv.Tx, tenant data.TenantID, now time.Time) (data.Config, error) {
 	b, err := org(tx, tenant)
 	if err != nil {
 		return data.Config{}, err
@@ -75,7 +76,7 @@ func (db *DB) configOf(tx *bbolt.Tx, tenant data.TenantID, now time.Time) (data.
 	c = data.DefaultConfig(tenant, now)
 	c.Slug = freeSlug(tx, tenant, c.Slug)
 	if tx.Writable() {
-		if err := tx.Bucket(bSlugs).Put([]byte(c.Slug), []byte(tenant)); err != nil {
+		if err := tx.Bucket(bSlugs).Put(bytesOf(c.Slug), bytesOf(tenant)); err != nil {
 			return c, err
 		}
 		if err := putJSON(b.Bucket(bConfig), keyConfig, c); err != nil {
@@ -87,11 +88,11 @@ func (db *DB) configOf(tx *bbolt.Tx, tenant data.TenantID, now time.Time) (data.
 
 // freeSlug returns base, or base with the smallest numeric suffix that no
 // other organization holds.
-func freeSlug(tx *bbolt.Tx, tenant data.TenantID, base string) string {
+func freeSlug(tx kv.Tx, tenant data.TenantID, base string) string {
 	slugs := tx.Bucket(bSlugs)
 	s := base
 	for i := 2; ; i++ {
-		owner := slugs.Get([]byte(s))
+		owner := slugs.Get(bytesOf(s))
 		if owner == nil || string(owner) == string(tenant) {
 			return s
 		}
@@ -107,8 +108,9 @@ func freeSlug(tx *bbolt.Tx, tenant data.TenantID, base string) string {
 // TenantBySlug returns the organization whose portal lives at slug.
 func (db *DB) TenantBySlug(ctx context.Context, slug string) (data.TenantID, error) {
 	var t data.TenantID
-	err := db.read(ctx, func(tx *bbolt.Tx) error {
-		v := tx.Bucket(bSlugs).Get([]byte(slug))
+	err := db.read(ctx, func(tx kv.Tx) error {
+		t = ""
+		v := tx.Bucket(bSlugs).Get(bytesOf(slug))
 		if v == nil {
 			return fmt.Errorf("portal %q: %w", slug, data.ErrNotFound)
 		}
@@ -136,7 +138,8 @@ type auditNote struct{ action, targetType, targetID, detail string }
 func (db *DB) changeConfig(ctx context.Context, tenant data.TenantID, actor string,
 	change func(data.Config) (data.Config, error), note func(cur, next data.Config) auditNote) (data.Config, error) {
 	var out data.Config
-	err := db.write(ctx, func(tx *bbolt.Tx) error {
+	err := db.write(ctx, func(tx kv.Tx) error {
+		out = data.Config{}
 		now := db.Now()
 		cur, err := db.configOf(tx, tenant, now)
 		if err != nil {
@@ -151,16 +154,16 @@ func (db *DB) changeConfig(ctx context.Context, tenant data.TenantID, actor stri
 		}
 		slugs := tx.Bucket(bSlugs)
 		if next.Slug != cur.Slug {
-			if owner := slugs.Get([]byte(next.Slug)); owner != nil && string(owner) != string(tenant) {
+			if owner := slugs.Get(bytesOf(next.Slug)); owner != nil && string(owner) != string(tenant) {
 				return data.Conflict("slug " + next.Slug + " is taken by another portal")
 			}
 		}
 		// Every check is done: from here on the transaction writes.
 		if next.Slug != cur.Slug {
-			if err := slugs.Delete([]byte(cur.Slug)); err != nil {
+			if err := slugs.Delete(bytesOf(cur.Slug)); err != nil {
 				return err
 			}
-			if err := slugs.Put([]byte(next.Slug), []byte(tenant)); err != nil {
+			if err := slugs.Put(bytesOf(next.Slug), bytesOf(tenant)); err != nil {
 				return err
 			}
 		}
@@ -168,6 +171,9 @@ func (db *DB) changeConfig(ctx context.Context, tenant data.TenantID, actor stri
 		next.UpdatedAt, next.UpdatedBy = now, actor
 		b, _ := org(tx, tenant)
 		if err := putJSON(b.Bucket(bConfig), keyConfig, next); err != nil {
+			return err
+		}
+		if err := tightenSessions(b, cur.Auth, next.Auth); err != nil {
 			return err
 		}
 		n := note(cur, next)
@@ -214,6 +220,7 @@ func (db *DB) SetFeature(ctx context.Context, tenant data.TenantID, actor, id st
 		return auditNote{"feature.toggle", "feature", id, fmt.Sprintf("enabled=%t", out.Enabled)}
 	}
 	_, err := db.changeConfig(ctx, tenant, actor, func(c data.Config) (data.Config, error) {
+		out = data.Feature{}
 		fs := append([]data.Feature(nil), c.Features...)
 		for i := range fs {
 			if fs[i].ID != id {
@@ -234,10 +241,10 @@ func (db *DB) SetFeature(ctx context.Context, tenant data.TenantID, actor, id st
 }
 
 // audit appends an entry to the organization's audit trail.
-func (db *DB) audit(b *bbolt.Bucket, now time.Time, actor, action, targetType, targetID, detail string) error {
+func (db *DB) audit(b kv.Bucket, now time.Time, actor, action, targetType, targetID, detail string) error {
 	e := data.AuditEntry{ID: db.ids.New(now), At: now, Actor: actor, Action: action,
 		TargetType: targetType, TargetID: targetID, Detail: detail}
-	return putJSON(b.Bucket(bAudit), []byte(e.ID), e)
+	return putJSON(b.Bucket(bAudit), bytesOf(e.ID), e)
 }
 
 // configCache keeps each organization's decoded config next to the stored

@@ -329,9 +329,9 @@ func TestDB_ConfigJSON(t *testing.T) {
 			t.Fatal(err)
 		}
 		want, _ := json.Marshal(c)
-		version, body, err := db.ConfigJSON(ctx, "acme")
-		if err != nil || version != c.Version || !bytes.Equal(body, want) {
-			t.Errorf("%s: got version %d body %s (%v), want %d and %s", step, version, body, err, c.Version, want)
+		tag, body, err := db.ConfigJSON(ctx, "acme")
+		if err != nil || tag != c.ETag() || !bytes.Equal(body, want) {
+			t.Errorf("%s: got ETag %s body %s (%v), want %s and %s", step, tag, body, err, c.ETag(), want)
 		}
 	}
 	same("unwritten")

@@ -17,9 +17,8 @@ import (
 	"strconv"
 	"strings"
 
-	"go.etcd.io/bbolt"
-
 	"github.com/salesos/portal/data"
+	"github.com/salesos/portal/store/kv"
 )
 
 // ContactFilter narrows a contact list. Empty fields do not filter.
@@ -36,7 +35,7 @@ const errDuplicateContactEmail = "a contact with this email exists"
 // Contact returns the organization's contact id.
 func (db *DB) Contact(ctx context.Context, tenant data.TenantID, id string) (data.Contact, error) {
 	var c data.Contact
-	err := db.read(ctx, func(tx *bbolt.Tx) error {
+	err := db.read(ctx, func(tx kv.Tx) error {
 		b, err := org(tx, tenant)
 		if err != nil {
 			return err
@@ -54,18 +53,40 @@ func (db *DB) Contacts(ctx context.Context, tenant data.TenantID, f ContactFilte
 	if limit < 1 || limit > data.MaxContactList {
 		return p, data.Invalid("limit", "must be from 1 to "+strconv.Itoa(data.MaxContactList))
 	}
-	match := func(c *data.Contact) bool {
-		return (f.AccountID == "" || c.AccountID == f.AccountID) && c.Matches(f.Q)
-	}
-	err := db.read(ctx, func(tx *bbolt.Tx) error {
+	var raw Page[[]byte]
+	err := db.read(ctx, func(tx kv.Tx) error {
+		raw = Page[[]byte]{}
 		b, err := org(tx, tenant)
 		if err != nil || b == nil {
 			return err
 		}
-		p, err = scanPage(b.Bucket(bContacts), after, limit, match)
+		var match func(k, v []byte) (bool, error)
+		if f != (ContactFilter{}) {
+			pre := newSearchFilter(ctx, f.Q, f.AccountID)
+			match = func(k, v []byte) (bool, error) {
+				if ok, err := pre.mayMatch(v); !ok || err != nil {
+					return false, err
+				}
+				var c data.Contact
+				if err := jsonDecode(v, &c); err != nil {
+					return false, fmt.Errorf("decode %s: %w", k, err)
+				}
+				return (f.AccountID == "" || c.AccountID == f.AccountID) && c.Matches(f.Q), nil
+			}
+		}
+		raw, err = scanRaw(b.Bucket(bContacts), after, limit, match)
 		return err
 	})
-	return p, err
+	if err != nil {
+		return p, err
+	}
+	p = Page[data.Contact]{Items: make([]data.Contact, len(raw.Items)), Next: raw.Next}
+	for i, v := range raw.Items {
+		if err := jsonDecode(v, &p.Items[i]); err != nil {
+			return Page[data.Contact]{}, fmt.Errorf("decode contact: %w", err)
+		}
+	}
+	return p, nil
 }
 
 // CreateContact stores c for the organization and sets c.ID, c.CreatedAt and
@@ -76,7 +97,8 @@ func (db *DB) CreateContact(ctx context.Context, tenant data.TenantID, actor str
 		return err
 	}
 	var out data.Contact
-	err := db.write(ctx, func(tx *bbolt.Tx) error {
+	err := db.write(ctx, func(tx kv.Tx) error {
+		out = data.Contact{}
 		b, err := org(tx, tenant)
 		if err != nil {
 			return err
@@ -110,7 +132,8 @@ func (db *DB) CreateContact(ctx context.Context, tenant data.TenantID, actor str
 // contact holds is a conflict. A patch that changes nothing writes nothing.
 func (db *DB) UpdateContact(ctx context.Context, tenant data.TenantID, actor, id string, patch data.ContactPatch) (data.Contact, error) {
 	var out data.Contact
-	err := db.write(ctx, func(tx *bbolt.Tx) error {
+	err := db.write(ctx, func(tx kv.Tx) error {
+		out = data.Contact{}
 		b, err := org(tx, tenant)
 		if err != nil {
 			return err
@@ -140,7 +163,7 @@ func (db *DB) UpdateContact(ctx context.Context, tenant data.TenantID, actor, id
 		if err := moveContactEmail(b, cur, next); err != nil {
 			return err
 		}
-		if err := putJSON(b.Bucket(bContacts), []byte(id), next); err != nil {
+		if err := putJSON(b.Bucket(bContacts), bytesOf(id), next); err != nil {
 			return err
 		}
 		if err := db.audit(b, now, actor, "contact.update", "contact", id, contactDiff(cur, next)); err != nil {
@@ -154,7 +177,7 @@ func (db *DB) UpdateContact(ctx context.Context, tenant data.TenantID, actor, id
 
 // DeleteContact removes the organization's contact id and frees its email.
 func (db *DB) DeleteContact(ctx context.Context, tenant data.TenantID, actor, id string) error {
-	return db.write(ctx, func(tx *bbolt.Tx) error {
+	return db.write(ctx, func(tx kv.Tx) error {
 		b, err := org(tx, tenant)
 		if err != nil {
 			return err
@@ -167,7 +190,7 @@ func (db *DB) DeleteContact(ctx context.Context, tenant data.TenantID, actor, id
 		if err := moveContactEmail(b, cur, data.Contact{}); err != nil {
 			return err
 		}
-		if err := b.Bucket(bContacts).Delete([]byte(id)); err != nil {
+		if err := b.Bucket(bContacts).Delete(bytesOf(id)); err != nil {
 			return err
 		}
 		return db.audit(b, db.Now(), actor, "contact.delete", "contact", id, "")
@@ -185,7 +208,7 @@ func (db *DB) ImportContacts(ctx context.Context, tenant data.TenantID, actor st
 	if err := data.ValidateImport(rows); err != nil {
 		return 0, 0, err
 	}
-	err = db.write(ctx, func(tx *bbolt.Tx) error {
+	err = db.write(ctx, func(tx kv.Tx) error {
 		created, updated = 0, 0
 		b, err := org(tx, tenant)
 		if err != nil {
@@ -238,7 +261,7 @@ func (db *DB) ImportContacts(ctx context.Context, tenant data.TenantID, actor st
 			if c.old.ID == "" {
 				c.next.ID = db.ids.New(now)
 			}
-			if err := putJSON(contacts, []byte(c.next.ID), c.next); err != nil {
+			if err := putJSON(contacts, bytesOf(c.next.ID), c.next); err != nil {
 				return err
 			}
 			oldKey, newKey := emailKey(c.old.Email), emailKey(c.next.Email)
@@ -246,7 +269,7 @@ func (db *DB) ImportContacts(ctx context.Context, tenant data.TenantID, actor st
 				drop = append(drop, oldKey)
 			}
 			if c.next.Email != "" && (c.old.Email == "" || !bytes.Equal(oldKey, newKey)) {
-				index = append(index, indexEntry{newKey, []byte(c.next.ID)})
+				index = append(index, indexEntry{newKey, bytesOf(c.next.ID)})
 			}
 		}
 		for _, k := range drop {
@@ -287,12 +310,12 @@ func mergeImported(cur, row data.Contact) data.Contact {
 
 // contactIn reads contact id from the organization's bucket b, which may be
 // nil (an organization with no records yet).
-func contactIn(b *bbolt.Bucket, id string) (data.Contact, error) {
+func contactIn(b kv.Bucket, id string) (data.Contact, error) {
 	var c data.Contact
 	if b == nil {
 		return c, fmt.Errorf("contact %s: %w", id, data.ErrNotFound)
 	}
-	ok, err := getJSON(b.Bucket(bContacts), []byte(id), &c)
+	ok, err := getJSON(b.Bucket(bContacts), bytesOf(id), &c)
 	if err != nil {
 		return c, err
 	}
@@ -303,19 +326,19 @@ func contactIn(b *bbolt.Bucket, id string) (data.Contact, error) {
 }
 
 // putContact writes a new contact and its email index entry.
-func putContact(b *bbolt.Bucket, c data.Contact) error {
-	if err := putJSON(b.Bucket(bContacts), []byte(c.ID), c); err != nil {
+func putContact(b kv.Bucket, c data.Contact) error {
+	if err := putJSON(b.Bucket(bContacts), bytesOf(c.ID), c); err != nil {
 		return err
 	}
 	if c.Email == "" {
 		return nil
 	}
-	return b.Bucket(bContactEmails).Put(emailKey(c.Email), []byte(c.ID))
+	return b.Bucket(bContactEmails).Put(emailKey(c.Email), bytesOf(c.ID))
 }
 
 // moveContactEmail makes the email index follow a change from cur to next;
 // a zero next removes cur's entry.
-func moveContactEmail(b *bbolt.Bucket, cur, next data.Contact) error {
+func moveContactEmail(b kv.Bucket, cur, next data.Contact) error {
 	emails := b.Bucket(bContactEmails)
 	oldKey, newKey := emailKey(cur.Email), emailKey(next.Email)
 	if cur.Email != "" && (next.Email == "" || !bytes.Equal(oldKey, newKey)) {
@@ -328,13 +351,13 @@ func moveContactEmail(b *bbolt.Bucket, cur, next data.Contact) error {
 		}
 	}
 	if next.Email != "" {
-		return emails.Put(newKey, []byte(cur.ID))
+		return emails.Put(newKey, bytesOf(cur.ID))
 	}
 	return nil
 }
 
 // emailKey is the index key of an email: its normalized (lower-case) form.
-func emailKey(email string) []byte { return []byte(data.NormalizeEmail(email)) }
+func emailKey(email string) []byte { return bytesOf(data.NormalizeEmail(email)) }
 
 // contactDiff names the fields that changed, for the audit trail (the
 // values are personal data and stay out of it).

@@ -4,9 +4,8 @@ import (
 	"bytes"
 	"time"
 
-	"go.etcd.io/bbolt"
-
 	"github.com/salesos/portal/data"
+	"github.com/salesos/portal/store/kv"
 )
 
 // Counter names. They are kept in the same transactions as the records
@@ -27,20 +26,20 @@ func userCounter(s data.UserStatus) string { return "users." + string(s) }
 func invitationCounter(s data.InvitationStatus) string { return "invitations." + string(s) }
 
 // bump adds delta to counter name.
-func bump(b *bbolt.Bucket, name string, delta int64) error {
+func bump(b kv.Bucket, name string, delta int64) error {
 	c := b.Bucket(bCounters)
-	return c.Put([]byte(name), itob(btoi(c.Get([]byte(name)))+delta))
+	return c.Put(bytesOf(name), itob(btoi(c.Get(bytesOf(name)))+delta))
 }
 
-func counter(b *bbolt.Bucket, name string) int64 {
-	return btoi(b.Bucket(bCounters).Get([]byte(name)))
+func counter(b kv.Bucket, name string) int64 {
+	return btoi(b.Bucket(bCounters).Get(bytesOf(name)))
 }
 
 // hourKey names the login bucket of t's UTC hour.
-func hourKey(t time.Time) []byte { return []byte(t.UTC().Format("2006010215")) }
+func hourKey(t time.Time) []byte { return bytesOf(t.UTC().Format("2006010215")) }
 
 // countLogin adds one login at now.
-func countLogin(b *bbolt.Bucket, now time.Time) error {
+func countLogin(b kv.Bucket, now time.Time) error {
 	l := b.Bucket(bLogins)
 	k := hourKey(now)
 	return l.Put(k, itob(btoi(l.Get(k))+1))
@@ -48,7 +47,7 @@ func countLogin(b *bbolt.Bucket, now time.Time) error {
 
 // loginsSince sums the hourly login buckets from since's hour on: at most
 // 721 keys whatever the number of users.
-func loginsSince(b *bbolt.Bucket, since time.Time) int64 {
+func loginsSince(b kv.Bucket, since time.Time) int64 {
 	var n int64
 	c := b.Bucket(bLogins).Cursor()
 	for k, v := c.Seek(hourKey(since)); k != nil; k, v = c.Next() {
@@ -60,7 +59,7 @@ func loginsSince(b *bbolt.Bucket, since time.Time) int64 {
 // overdue counts the keys of a time index (key = 8-byte time, then id) at
 // or before now: records whose time has passed but that the sweeper has
 // not yet handled. The sweeper runs every few seconds, so this is short.
-func overdue(idx *bbolt.Bucket, now time.Time) int64 {
+func overdue(idx kv.Bucket, now time.Time) int64 {
 	var n int64
 	limit := timeKey(now, "\xff")
 	c := idx.Cursor()

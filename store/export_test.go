@@ -3,15 +3,14 @@ package store
 import (
 	"context"
 
-	"go.etcd.io/bbolt"
-
 	"github.com/salesos/portal/data"
+	"github.com/salesos/portal/store/kv"
 )
 
 // ReplaceInvitationTokenForTest makes token the live token of a pending
 // invitation, keyed as HashToken keys it, as if it had been made so.
 func (db *DB) ReplaceInvitationTokenForTest(ctx context.Context, tenant data.TenantID, id, token string) error {
-	return db.write(ctx, func(tx *bbolt.Tx) error {
+	return db.write(ctx, func(tx kv.Tx) error {
 		b, err := org(tx, tenant)
 		if err != nil {
 			return err

@@ -10,9 +10,8 @@ import (
 	"net/url"
 	"time"
 
-	"go.etcd.io/bbolt"
-
 	"github.com/salesos/portal/data"
+	"github.com/salesos/portal/store/kv"
 )
 
 // A token is base64url of tokenBytes: the time it was made, in
@@ -86,7 +85,8 @@ type InvitationFilter struct {
 func (db *DB) Invitations(ctx context.Context, tenant data.TenantID, f InvitationFilter, after string, limit int) (Page[data.Invitation], error) {
 	var p Page[data.Invitation]
 	now := db.Now()
-	err := db.read(ctx, func(tx *bbolt.Tx) error {
+	err := db.read(ctx, func(tx kv.Tx) error {
+		p = Page[data.Invitation]{}
 		b, err := org(tx, tenant)
 		if err != nil || b == nil {
 			return err
@@ -108,7 +108,7 @@ func (db *DB) Invitations(ctx context.Context, tenant data.TenantID, f Invitatio
 // Invitation returns one invitation.
 func (db *DB) Invitation(ctx context.Context, tenant data.TenantID, id string) (data.Invitation, error) {
 	var inv data.Invitation
-	err := db.read(ctx, func(tx *bbolt.Tx) error {
+	err := db.read(ctx, func(tx kv.Tx) error {
 		b, err := org(tx, tenant)
 		if err != nil {
 			return err
@@ -119,12 +119,12 @@ func (db *DB) Invitation(ctx context.Context, tenant data.TenantID, id string) (
 	return inv.Public(db.Now()), err
 }
 
-func getInvitation(b *bbolt.Bucket, id string) (data.Invitation, error) {
+func getInvitation(b kv.Bucket, id string) (data.Invitation, error) {
 	var inv data.Invitation
 	if b == nil {
 		return inv, fmt.Errorf("invitation %s: %w", id, data.ErrNotFound)
 	}
-	ok, err := getJSON(b.Bucket(bInvitations), []byte(id), &inv)
+	ok, err := getJSON(b.Bucket(bInvitations), bytesOf(id), &inv)
 	if err != nil {
 		return inv, err
 	}
@@ -149,7 +149,7 @@ func (db *DB) CreateInvitation(ctx context.Context, tenant data.TenantID, actor 
 		return data.Invitation{}, err
 	}
 	var out data.Invitation
-	err := db.write(ctx, func(tx *bbolt.Tx) error {
+	err := db.write(ctx, func(tx kv.Tx) error {
 		var err error
 		out, err = db.invite(tx, tenant, actor, req)
 		return err
@@ -168,13 +168,14 @@ func (db *DB) withLink(inv data.Invitation) data.Invitation {
 // InviteContact invites a contact of the directory by its ID.
 func (db *DB) InviteContact(ctx context.Context, tenant data.TenantID, actor, contactID string, req data.InvitationRequest) (data.Invitation, error) {
 	var out data.Invitation
-	err := db.write(ctx, func(tx *bbolt.Tx) error {
+	err := db.write(ctx, func(tx kv.Tx) error {
+		out = data.Invitation{}
 		b, err := org(tx, tenant)
 		if err != nil {
 			return err
 		}
 		var c data.Contact
-		ok, err := getJSON(b.Bucket(bContacts), []byte(contactID), &c)
+		ok, err := getJSON(b.Bucket(bContacts), bytesOf(contactID), &c)
 		if err != nil {
 			return err
 		}
@@ -195,7 +196,7 @@ func (db *DB) InviteContact(ctx context.Context, tenant data.TenantID, actor, co
 	return db.withLink(out), err
 }
 
-func (db *DB) invite(tx *bbolt.Tx, tenant data.TenantID, actor string, req data.InvitationRequest) (data.Invitation, error) {
+func (db *DB) invite(tx kv.Tx, tenant data.TenantID, actor string, req data.InvitationRequest) (data.Invitation, error) {
 	now := db.Now()
 	cfg, err := db.configOf(tx, tenant, now)
 	if err != nil {
@@ -217,7 +218,7 @@ func (db *DB) invite(tx *bbolt.Tx, tenant data.TenantID, actor string, req data.
 		if u.Status == data.UserActive {
 			return data.Invitation{}, data.Conflict("an active portal user has this email")
 		}
-		if id := b.Bucket(bUserInvitation).Get([]byte(u.ID)); id != nil {
+		if id := b.Bucket(bUserInvitation).Get(bytesOf(u.ID)); id != nil {
 			inv, err := getInvitation(b, string(id))
 			if err != nil {
 				return data.Invitation{}, err
@@ -289,7 +290,7 @@ func (db *DB) invite(tx *bbolt.Tx, tenant data.TenantID, actor string, req data.
 
 // liveInvitation writes a pending invitation with its token, expiry and
 // user indexes and queues its email, greeting the user by first.
-func (db *DB) liveInvitation(tx *bbolt.Tx, b *bbolt.Bucket, tenant data.TenantID, inv data.Invitation, first string, cfg data.Config, token string, now time.Time) error {
+func (db *DB) liveInvitation(tx kv.Tx, b kv.Bucket, tenant data.TenantID, inv data.Invitation, first string, cfg data.Config, token string, now time.Time) error {
 	msg, err := db.enqueue(tx, now, data.OutboxMessage{Tenant: tenant, Kind: data.MailInvitation, To: inv.Email,
 		InvitationID: inv.ID, Data: data.MailData{PortalName: cfg.PortalName, PrimaryColor: cfg.Branding.PrimaryColor,
 			LogoURL: cfg.Branding.LogoURL, SupportEmail: cfg.SupportEmail, FirstName: first, Message: inv.Message,
@@ -298,23 +299,23 @@ func (db *DB) liveInvitation(tx *bbolt.Tx, b *bbolt.Bucket, tenant data.TenantID
 		return err
 	}
 	inv.OutboxID = msg.ID
-	if err := putJSON(b.Bucket(bInvitations), []byte(inv.ID), inv); err != nil {
+	if err := putJSON(b.Bucket(bInvitations), bytesOf(inv.ID), inv); err != nil {
 		return err
 	}
-	if err := tx.Bucket(bInvitationTokens).Put([]byte(inv.TokenHash), tokenRef(tenant, inv.ID)); err != nil {
+	if err := tx.Bucket(bInvitationTokens).Put(bytesOf(inv.TokenHash), tokenRef(tenant, inv.ID)); err != nil {
 		return err
 	}
 	if err := b.Bucket(bInvitationExpiry).Put(timeKey(inv.ExpiresAt, inv.ID), nil); err != nil {
 		return err
 	}
-	return b.Bucket(bUserInvitation).Put([]byte(inv.UserID), []byte(inv.ID))
+	return b.Bucket(bUserInvitation).Put(bytesOf(inv.UserID), bytesOf(inv.ID))
 }
 
 // finishInvitation moves a pending invitation to a final status, killing its
 // token, removing it from the expiry and user indexes and dropping its
 // queued email. A cancellation of an invitation already past its expiry
 // records it as expired, as the lists already showed it.
-func finishInvitation(tx *bbolt.Tx, b *bbolt.Bucket, inv *data.Invitation, to data.InvitationStatus, now time.Time) error {
+func finishInvitation(tx kv.Tx, b kv.Bucket, inv *data.Invitation, to data.InvitationStatus, now time.Time) error {
 	if !inv.Status.CanBecome(to) {
 		return fmt.Errorf("invitation %s is %s: %w", inv.ID, inv.Status, data.ErrConflict)
 	}
@@ -322,15 +323,15 @@ func finishInvitation(tx *bbolt.Tx, b *bbolt.Bucket, inv *data.Invitation, to da
 		to = data.InvitationExpired
 	}
 	if inv.TokenHash != "" {
-		if err := tx.Bucket(bInvitationTokens).Delete([]byte(inv.TokenHash)); err != nil {
+		if err := tx.Bucket(bInvitationTokens).Delete(bytesOf(inv.TokenHash)); err != nil {
 			return err
 		}
 	}
 	if err := b.Bucket(bInvitationExpiry).Delete(timeKey(inv.ExpiresAt, inv.ID)); err != nil {
 		return err
 	}
-	if cur := b.Bucket(bUserInvitation).Get([]byte(inv.UserID)); string(cur) == inv.ID {
-		if err := b.Bucket(bUserInvitation).Delete([]byte(inv.UserID)); err != nil {
+	if cur := b.Bucket(bUserInvitation).Get(bytesOf(inv.UserID)); string(cur) == inv.ID {
+		if err := b.Bucket(bUserInvitation).Delete(bytesOf(inv.UserID)); err != nil {
 			return err
 		}
 	}
@@ -338,7 +339,7 @@ func finishInvitation(tx *bbolt.Tx, b *bbolt.Bucket, inv *data.Invitation, to da
 	if to == data.InvitationAccepted {
 		inv.AcceptedAt = &now
 	}
-	if err := putJSON(b.Bucket(bInvitations), []byte(inv.ID), inv); err != nil {
+	if err := putJSON(b.Bucket(bInvitations), bytesOf(inv.ID), inv); err != nil {
 		return err
 	}
 	if err := bump(b, cInvPending, -1); err != nil {
@@ -350,19 +351,13 @@ func finishInvitation(tx *bbolt.Tx, b *bbolt.Bucket, inv *data.Invitation, to da
 	return dropOutbox(tx, inv.OutboxID)
 }
 
-// dropOutbox removes a queued message by ID. A message already sent or given
-// up on is gone, and an empty ID names none: both are no-ops.
-func dropOutbox(tx *bbolt.Tx, id string) error {
-	if id == "" {
-		return nil
-	}
-	return tx.Bucket(bOutbox).Delete([]byte(id))
-}
+// dropOutbox removes a queued message by ID (see deleteOutbox).
+func dropOutbox(tx kv.Tx, id string) error { return deleteOutbox(tx, id) }
 
 // CancelInvitation cancels a pending invitation. The user stays invited (and
 // may be invited again).
 func (db *DB) CancelInvitation(ctx context.Context, tenant data.TenantID, actor, id string) error {
-	return db.write(ctx, func(tx *bbolt.Tx) error {
+	return db.write(ctx, func(tx kv.Tx) error {
 		b, err := org(tx, tenant)
 		if err != nil {
 			return err
@@ -387,7 +382,8 @@ func (db *DB) CancelInvitation(ctx context.Context, tenant data.TenantID, actor,
 // resends an hour per invitation.
 func (db *DB) ResendInvitation(ctx context.Context, tenant data.TenantID, actor, id string) (data.Invitation, error) {
 	var out data.Invitation
-	err := db.write(ctx, func(tx *bbolt.Tx) error {
+	err := db.write(ctx, func(tx kv.Tx) error {
+		out = data.Invitation{}
 		now := db.Now()
 		cfg, err := db.configOf(tx, tenant, now)
 		if err != nil {
@@ -406,6 +402,9 @@ func (db *DB) ResendInvitation(ctx context.Context, tenant data.TenantID, actor,
 		if st := inv.EffectiveStatus(now); st != data.InvitationPending {
 			return data.Conflict("the invitation is " + string(st) + ", not pending")
 		}
+		if !cfg.Auth.EmailDomainAllowed(inv.Email) { // the list may have changed since the invitation
+			return data.Invalid("email", "the email's domain is not allowed by auth.allowedEmailDomains")
+		}
 		var recent []time.Time
 		for _, t := range inv.ResendTimes {
 			if now.Sub(t) < time.Hour {
@@ -421,7 +420,7 @@ func (db *DB) ResendInvitation(ctx context.Context, tenant data.TenantID, actor,
 			return err
 		}
 		// Every check is done: from here on the transaction writes.
-		if err := tx.Bucket(bInvitationTokens).Delete([]byte(inv.TokenHash)); err != nil {
+		if err := tx.Bucket(bInvitationTokens).Delete(bytesOf(inv.TokenHash)); err != nil {
 			return err
 		}
 		if err := b.Bucket(bInvitationExpiry).Delete(timeKey(inv.ExpiresAt, inv.ID)); err != nil {

@@ -5,19 +5,33 @@ import (
 	"fmt"
 	"time"
 
-	"go.etcd.io/bbolt"
-
 	"github.com/salesos/portal/data"
+	"github.com/salesos/portal/store/kv"
 )
 
 // ResetTokenTTL is how long a password reset link works.
 const ResetTokenTTL = time.Hour
+
+// ResetMailInterval is how often one account can be sent a reset link:
+// asking again sooner sends nothing, so a flood of requests cannot flood
+// the person's mailbox.
+const ResetMailInterval = time.Minute
 
 // resetToken is the value of reset_tokens/<hash>.
 type resetToken struct {
 	Tenant    data.TenantID `json:"tenant"`
 	UserID    string        `json:"userId"`
 	ExpiresAt time.Time     `json:"expiresAt"`
+	CreatedAt time.Time     `json:"createdAt,omitzero"`
+}
+
+// created is when rt was made (for tokens stored before CreatedAt was
+// recorded: an hour before they expire).
+func (rt resetToken) created() time.Time {
+	if rt.CreatedAt.IsZero() {
+		return rt.ExpiresAt.Add(-ResetTokenTTL)
+	}
+	return rt.CreatedAt
 }
 
 // PendingInvitation returns the pending invitation a token names and its
@@ -26,7 +40,7 @@ type resetToken struct {
 func (db *DB) PendingInvitation(ctx context.Context, token string) (data.Invitation, data.Config, error) {
 	var inv data.Invitation
 	var cfg data.Config
-	err := db.read(ctx, func(tx *bbolt.Tx) error {
+	err := db.read(ctx, func(tx kv.Tx) error {
 		var err error
 		_, inv, cfg, err = db.pendingInvitation(tx, HashToken(token), db.Now())
 		return err
@@ -34,9 +48,9 @@ func (db *DB) PendingInvitation(ctx context.Context, token string) (data.Invitat
 	return inv, cfg, err
 }
 
-func (db *DB) pendingInvitation(tx *bbolt.Tx, hash string, now time.Time) (*bbolt.Bucket, data.Invitation, data.Config, error) {
+func (db *DB) pendingInvitation(tx kv.Tx, hash string, now time.Time) (kv.Bucket, data.Invitation, data.Config, error) {
 	gone := fmt.Errorf("invitation token: %w", data.ErrGone)
-	tenant, id, ok := splitRef(tx.Bucket(bInvitationTokens).Get([]byte(hash)))
+	tenant, id, ok := splitRef(tx.Bucket(bInvitationTokens).Get(bytesOf(hash)))
 	if !ok {
 		return nil, data.Invitation{}, data.Config{}, gone
 	}
@@ -49,7 +63,8 @@ func (db *DB) pendingInvitation(tx *bbolt.Tx, hash string, now time.Time) (*bbol
 		return nil, data.Invitation{}, data.Config{}, gone
 	}
 	cfg, err := db.configOf(tx, tenant, now)
-	if err != nil || !cfg.Enabled {
+	// The allowed domains may have changed since the invitation was sent.
+	if err != nil || !cfg.Enabled || !cfg.Auth.EmailDomainAllowed(inv.Email) {
 		return nil, data.Invitation{}, data.Config{}, gone
 	}
 	return b, inv, cfg, nil
@@ -60,15 +75,16 @@ func (db *DB) pendingInvitation(tx *bbolt.Tx, hash string, now time.Time) (*bbol
 // concurrent accepts of one token exactly one succeeds; the others, and any
 // used, expired or unknown token, get data.ErrGone.
 func (db *DB) AcceptInvitation(ctx context.Context, token, passwordHash, firstName, lastName string, c Client) (Auth, error) {
-	if !data.ValidName(firstName) {
-		return Auth{}, data.Invalid("firstName", "must be at most 100 characters")
+	if err := data.CheckName("firstName", firstName); err != nil {
+		return Auth{}, err
 	}
-	if !data.ValidName(lastName) {
-		return Auth{}, data.Invalid("lastName", "must be at most 100 characters")
+	if err := data.CheckName("lastName", lastName); err != nil {
+		return Auth{}, err
 	}
 	hash := HashToken(token)
 	var out Auth
-	err := db.write(ctx, func(tx *bbolt.Tx) error {
+	err := db.write(ctx, func(tx kv.Tx) error {
+		out = Auth{}
 		now := db.Now()
 		b, inv, cfg, err := db.pendingInvitation(tx, hash, now)
 		if err != nil {
@@ -78,7 +94,7 @@ func (db *DB) AcceptInvitation(ctx context.Context, token, passwordHash, firstNa
 		if err != nil || u.Status != data.UserInvited {
 			return fmt.Errorf("invitation user: %w", data.ErrGone)
 		}
-		tenant, _, _ := splitRef(tx.Bucket(bInvitationTokens).Get([]byte(hash)))
+		tenant, _, _ := splitRef(tx.Bucket(bInvitationTokens).Get(bytesOf(hash)))
 		// Every check is done: from here on the transaction writes.
 		if err := finishInvitation(tx, b, &inv, data.InvitationAccepted, now); err != nil {
 			return err
@@ -116,7 +132,7 @@ type Candidate struct {
 // transaction. Every reason to refuse is the same data.ErrUnauthorized.
 func (db *DB) LoginCandidate(ctx context.Context, slug, email string) (Candidate, error) {
 	var c Candidate
-	err := db.read(ctx, func(tx *bbolt.Tx) error {
+	err := db.read(ctx, func(tx kv.Tx) error {
 		var err error
 		c, _, err = db.loginCandidate(tx, slug, email, db.Now())
 		return err
@@ -124,9 +140,9 @@ func (db *DB) LoginCandidate(ctx context.Context, slug, email string) (Candidate
 	return c, err
 }
 
-func (db *DB) loginCandidate(tx *bbolt.Tx, slug, email string, now time.Time) (Candidate, data.Config, error) {
+func (db *DB) loginCandidate(tx kv.Tx, slug, email string, now time.Time) (Candidate, data.Config, error) {
 	refused := fmt.Errorf("login: %w", data.ErrUnauthorized)
-	owner := tx.Bucket(bSlugs).Get([]byte(slug))
+	owner := tx.Bucket(bSlugs).Get(bytesOf(slug))
 	if owner == nil {
 		return Candidate{}, data.Config{}, refused
 	}
@@ -140,7 +156,7 @@ func (db *DB) loginCandidate(tx *bbolt.Tx, slug, email string, now time.Time) (C
 		return Candidate{}, data.Config{}, refused
 	}
 	u, ok, err := userByEmail(b, email)
-	if err != nil || !ok || u.Status != data.UserActive {
+	if err != nil || !ok || u.Status != data.UserActive || !cfg.Auth.EmailDomainAllowed(u.Email) {
 		return Candidate{}, data.Config{}, refused
 	}
 	hash := passwordOf(b, u.ID)
@@ -155,7 +171,8 @@ func (db *DB) loginCandidate(tx *bbolt.Tx, slug, email string, now time.Time) (C
 // user revoked, the password reset, the portal disabled).
 func (db *DB) CompleteLogin(ctx context.Context, slug, email, passwordHash string, c Client) (Auth, error) {
 	var out Auth
-	err := db.write(ctx, func(tx *bbolt.Tx) error {
+	err := db.write(ctx, func(tx kv.Tx) error {
+		out = Auth{}
 		now := db.Now()
 		cand, cfg, err := db.loginCandidate(tx, slug, email, now)
 		if err != nil {
@@ -177,22 +194,35 @@ func (db *DB) CompleteLogin(ctx context.Context, slug, email, passwordHash strin
 }
 
 // StartPasswordReset queues a reset link for an active user of the portal
-// at slug. For anyone else it does nothing and says nothing, so the answer
-// does not tell who has an account.
+// at slug, at most one per ResetMailInterval, and kills the user's earlier
+// links: only the newest works. For anyone else it does nothing and says
+// nothing, so the answer does not tell who has an account.
 func (db *DB) StartPasswordReset(ctx context.Context, slug, email string) error {
-	return db.write(ctx, func(tx *bbolt.Tx) error {
+	return db.write(ctx, func(tx kv.Tx) error {
 		now := db.Now()
 		cand, cfg, err := db.loginCandidate(tx, slug, email, now)
 		if err != nil {
 			return nil
 		}
 		tenant, u := cand.Tenant, cand.User
+		old, newest, err := userResetTokens(tx, tenant, u.ID)
+		if err != nil {
+			return err
+		}
+		if now.Sub(newest) < ResetMailInterval {
+			return nil // the link sent a moment ago is still the one to use
+		}
+		for _, k := range old {
+			if err := tx.Bucket(bResetTokens).Delete(k); err != nil {
+				return err
+			}
+		}
 		token, hash, err := NewToken(db.now())
 		if err != nil {
 			return err
 		}
-		rt := resetToken{Tenant: tenant, UserID: u.ID, ExpiresAt: now.Add(ResetTokenTTL)}
-		if err := putJSON(tx.Bucket(bResetTokens), []byte(hash), rt); err != nil {
+		rt := resetToken{Tenant: tenant, UserID: u.ID, ExpiresAt: now.Add(ResetTokenTTL), CreatedAt: now}
+		if err := putJSON(tx.Bucket(bResetTokens), bytesOf(hash), rt); err != nil {
 			return err
 		}
 		_, err = db.enqueue(tx, now, data.OutboxMessage{Tenant: tenant, Kind: data.MailPasswordReset, To: u.Email,
@@ -206,7 +236,7 @@ func (db *DB) StartPasswordReset(ctx context.Context, slug, email string) error 
 // ResetPolicy returns the password rules that apply to a live reset token.
 func (db *DB) ResetPolicy(ctx context.Context, token string) (data.Config, error) {
 	var cfg data.Config
-	err := db.read(ctx, func(tx *bbolt.Tx) error {
+	err := db.read(ctx, func(tx kv.Tx) error {
 		var err error
 		_, _, cfg, err = db.liveReset(tx, HashToken(token), db.Now())
 		return err
@@ -214,10 +244,10 @@ func (db *DB) ResetPolicy(ctx context.Context, token string) (data.Config, error
 	return cfg, err
 }
 
-func (db *DB) liveReset(tx *bbolt.Tx, hash string, now time.Time) (resetToken, data.User, data.Config, error) {
+func (db *DB) liveReset(tx kv.Tx, hash string, now time.Time) (resetToken, data.User, data.Config, error) {
 	gone := fmt.Errorf("reset token: %w", data.ErrGone)
 	var rt resetToken
-	ok, err := getJSON(tx.Bucket(bResetTokens), []byte(hash), &rt)
+	ok, err := getJSON(tx.Bucket(bResetTokens), bytesOf(hash), &rt)
 	if err != nil || !ok || !now.Before(rt.ExpiresAt) {
 		return rt, data.User{}, data.Config{}, gone
 	}
@@ -230,7 +260,7 @@ func (db *DB) liveReset(tx *bbolt.Tx, hash string, now time.Time) (resetToken, d
 		return rt, data.User{}, data.Config{}, gone
 	}
 	cfg, err := db.configOf(tx, rt.Tenant, now)
-	if err != nil || !cfg.Enabled {
+	if err != nil || !cfg.Enabled || !cfg.Auth.EmailDomainAllowed(u.Email) {
 		return rt, data.User{}, data.Config{}, gone
 	}
 	return rt, u, cfg, nil
@@ -241,7 +271,8 @@ func (db *DB) liveReset(tx *bbolt.Tx, hash string, now time.Time) (resetToken, d
 // the user dies.
 func (db *DB) ResetPassword(ctx context.Context, token, passwordHash, keepSession string) error {
 	hash := HashToken(token)
-	return db.write(ctx, func(tx *bbolt.Tx) error {
+	return db.write(ctx, func(tx kv.Tx) error {
+		keep := keepSession // the parameter stays as given for another run
 		now := db.Now()
 		rt, u, _, err := db.liveReset(tx, hash, now)
 		if err != nil {
@@ -255,12 +286,12 @@ func (db *DB) ResetPassword(ctx context.Context, token, passwordHash, keepSessio
 		if err := setPassword(b, u.ID, passwordHash); err != nil {
 			return err
 		}
-		if keepSession != "" {
-			if s, err := getSession(b, keepSession); err != nil || s.UserID != u.ID {
-				keepSession = ""
+		if keep != "" {
+			if s, err := getSession(b, keep); err != nil || s.UserID != u.ID {
+				keep = ""
 			}
 		}
-		if err := endSessions(tx, b, u.ID, keepSession); err != nil {
+		if err := endSessions(tx, b, u.ID, keep); err != nil {
 			return err
 		}
 		return dropResetTokens(tx, rt.Tenant, u.ID)
@@ -269,7 +300,7 @@ func (db *DB) ResetPassword(ctx context.Context, token, passwordHash, keepSessio
 
 // dropResetTokens kills every reset token of a user. Reset tokens live an
 // hour and the sweeper removes dead ones, so the bucket stays small.
-func dropResetTokens(tx *bbolt.Tx, tenant data.TenantID, userID string) error {
+func dropResetTokens(tx kv.Tx, tenant data.TenantID, userID string) error {
 	_, err := deleteWhere(tx.Bucket(bResetTokens), func(v []byte) (bool, error) {
 		var rt resetToken
 		if err := jsonDecode(v, &rt); err != nil {
@@ -280,8 +311,29 @@ func dropResetTokens(tx *bbolt.Tx, tenant data.TenantID, userID string) error {
 	return err
 }
 
+// userResetTokens returns the keys of a user's reset tokens and when the
+// newest of them was made (zero when there is none).
+func userResetTokens(tx kv.Tx, tenant data.TenantID, userID string) ([][]byte, time.Time, error) {
+	var keys [][]byte
+	var newest time.Time
+	err := tx.Bucket(bResetTokens).ForEach(func(k, v []byte) error {
+		var rt resetToken
+		if err := jsonDecode(v, &rt); err != nil {
+			return err
+		}
+		if rt.Tenant == tenant && rt.UserID == userID {
+			keys = append(keys, append([]byte(nil), k...))
+			if c := rt.created(); c.After(newest) {
+				newest = c
+			}
+		}
+		return nil
+	})
+	return keys, newest, err
+}
+
 // deleteWhere deletes the records of b that dead picks, and counts them.
-func deleteWhere(b *bbolt.Bucket, dead func(v []byte) (bool, error)) (int, error) {
+func deleteWhere(b kv.Bucket, dead func(v []byte) (bool, error)) (int, error) {
 	var keys [][]byte
 	err := b.ForEach(func(k, v []byte) error {
 		ok, err := dead(v)

@@ -10,6 +10,8 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/salesos/portal/data"
+	"github.com/salesos/portal/store/kv"
+	"github.com/salesos/portal/store/kv/boltkv"
 )
 
 // TestMigrate_ToSchema2 turns the check fixture back into a schema 1 file,
@@ -19,7 +21,7 @@ func TestMigrate_ToSchema2(t *testing.T) {
 	t.Parallel()
 	f := newCheckFixture(t)
 	const hash = "$argon2id$v=19$m=64,t=1,p=1$c2FsdA$a2V5"
-	mutate(t, f.path, func(tx *bbolt.Tx) error {
+	mutate(t, f.path, func(tx kv.Tx) error {
 		b := acme(tx)
 		if err := b.DeleteBucket(bUserPasswords); err != nil {
 			return err
@@ -137,7 +139,7 @@ func TestRevoke_ForgetsPassword(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	_ = b.View(func(tx *bbolt.Tx) error {
+	_ = boltkv.Wrap(b).View(func(tx kv.Tx) error {
 		pw := tx.Bucket(bOrgs).Bucket([]byte("acme")).Bucket(bUserPasswords)
 		if got := pw.Get([]byte(f.revoked.ID)); got != nil {
 			t.Errorf("revoked user's password: got %q, want none", got)

@@ -5,9 +5,9 @@ import (
 	"fmt"
 
 	gojson "github.com/goccy/go-json"
-	"go.etcd.io/bbolt"
 
 	"github.com/salesos/portal/data"
+	"github.com/salesos/portal/store/kv"
 )
 
 // Page is one page of a list, newest first. Next is the ID to continue
@@ -21,7 +21,7 @@ type Page[T any] struct {
 // (all keys when after is empty), and returns up to limit values that match.
 // Keys are ULIDs, so newer records sort last and a page continues exactly
 // where the previous one stopped even while records are being added.
-func scanPage[T any](b *bbolt.Bucket, after string, limit int, match func(*T) bool) (Page[T], error) {
+func scanPage[T any](b kv.Bucket, after string, limit int, match func(*T) bool) (Page[T], error) {
 	var p Page[T]
 	var last []byte
 	err := walkDown(b, after, func(k, v []byte) (bool, error) {
@@ -47,13 +47,29 @@ func scanPage[T any](b *bbolt.Bucket, after string, limit int, match func(*T) bo
 	return p, err
 }
 
+// MaxScanPerPage bounds the records one filtered page of the contact or
+// user list looks at. A search that matches little walks the whole list;
+// past this many records the page ends early, with what it found so far
+// (possibly nothing) and a cursor that continues the walk, so one request's
+// cost does not grow with the directory.
+const MaxScanPerPage = 10000
+
 // scanRaw is scanPage for records served as stored: it returns copies of
 // the stored values, and decodes nothing unless match (which may) is set.
-func scanRaw(b *bbolt.Bucket, after string, limit int, match func(k, v []byte) (bool, error)) (Page[[]byte], error) {
+// A filtered walk stops after MaxScanPerPage records with Next set to the
+// last record it looked at.
+func scanRaw(b kv.Bucket, after string, limit int, match func(k, v []byte) (bool, error)) (Page[[]byte], error) {
 	var p Page[[]byte]
-	var last []byte
+	var last, seen []byte
+	scanned := 0
 	err := walkDown(b, after, func(k, v []byte) (bool, error) {
 		if match != nil {
+			if scanned == MaxScanPerPage {
+				p.Next = string(seen)
+				return false, nil
+			}
+			scanned++
+			seen = append(seen[:0], k...)
 			ok, err := match(k, v)
 			if err != nil || !ok {
 				return err == nil, err
@@ -73,7 +89,7 @@ func scanRaw(b *bbolt.Bucket, after string, limit int, match func(k, v []byte) (
 // walkDown calls visit for the records of b from the newest key down,
 // starting below after (all keys when after is empty), while visit asks for
 // more.
-func walkDown(b *bbolt.Bucket, after string, visit func(k, v []byte) (more bool, err error)) error {
+func walkDown(b kv.Bucket, after string, visit func(k, v []byte) (more bool, err error)) error {
 	if b == nil {
 		return nil
 	}
@@ -82,7 +98,7 @@ func walkDown(b *bbolt.Bucket, after string, visit func(k, v []byte) (more bool,
 	if after == "" {
 		k, v = c.Last()
 	} else {
-		k, v = c.Seek([]byte(after))
+		k, v = c.Seek(bytesOf(after))
 		if k == nil {
 			k, v = c.Last()
 		}
@@ -102,7 +118,8 @@ func walkDown(b *bbolt.Bucket, after string, visit func(k, v []byte) (more bool,
 // AuditTrail lists the organization's audit entries, newest first.
 func (db *DB) AuditTrail(ctx context.Context, tenant data.TenantID, after string, limit int) (Page[data.AuditEntry], error) {
 	var p Page[data.AuditEntry]
-	err := db.read(ctx, func(tx *bbolt.Tx) error {
+	err := db.read(ctx, func(tx kv.Tx) error {
+		p = Page[data.AuditEntry]{}
 		b, err := org(tx, tenant)
 		if err != nil || b == nil {
 			return err

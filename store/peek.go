@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/salesos/portal/store/kv"
+	"github.com/salesos/portal/store/kv/boltkv"
 )
 
 // PeekSecret reads the secret stored under name from the database at path
@@ -61,12 +64,13 @@ func peekOnce(path, name string) ([]byte, error) {
 	}
 	defer b.Close()
 	var secret []byte
-	err = b.View(func(tx *bbolt.Tx) error {
+	err = boltkv.Wrap(b).View(func(tx kv.Tx) error {
+		secret = nil
 		m := tx.Bucket(bMeta)
 		if m == nil {
 			return errors.New("no meta bucket")
 		}
-		v := m.Get([]byte("secret:" + name))
+		v := m.Get(bytesOf("secret:" + name))
 		if v == nil {
 			return fmt.Errorf("no secret %q", name)
 		}

@@ -7,9 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"go.etcd.io/bbolt"
-
 	"github.com/salesos/portal/data"
+	"github.com/salesos/portal/store/kv"
 )
 
 // seedBatch is how many users one SeedUsers transaction writes: enough to
@@ -46,7 +45,7 @@ func (db *DB) SeedUsers(ctx context.Context, tenant data.TenantID, n int) error 
 			return err // bbolt cannot cancel a running transaction, so check between them
 		}
 		size := min(seedBatch, n-done)
-		if err := db.bolt.Update(func(tx *bbolt.Tx) error { return db.seedUsers(tx, tenant, size) }); err != nil {
+		if err := db.kv.Update(func(tx kv.Tx) error { return db.seedUsers(tx, tenant, size) }); err != nil {
 			return fmt.Errorf("seed users: %w", err)
 		}
 		done += size
@@ -55,7 +54,7 @@ func (db *DB) SeedUsers(ctx context.Context, tenant data.TenantID, n int) error 
 }
 
 // seedUsers writes size users in tx and moves the counters once for all.
-func (db *DB) seedUsers(tx *bbolt.Tx, tenant data.TenantID, size int) error {
+func (db *DB) seedUsers(tx kv.Tx, tenant data.TenantID, size int) error {
 	now := db.Now()
 	if _, err := db.configOf(tx, tenant, now); err != nil { // as every first write does: config and slug claimed
 		return err
@@ -76,10 +75,10 @@ func (db *DB) seedUsers(tx *bbolt.Tx, tenant data.TenantID, size int) error {
 		if emails.Get(key) != nil {
 			return fmt.Errorf("user email %s: %w", maskEmail(u.Email), data.ErrConflict)
 		}
-		if err := putJSON(users, []byte(u.ID), u); err != nil {
+		if err := putJSON(users, bytesOf(u.ID), u); err != nil {
 			return err
 		}
-		if err := emails.Put(key, []byte(u.ID)); err != nil {
+		if err := emails.Put(key, bytesOf(u.ID)); err != nil {
 			return err
 		}
 		added[u.Status]++

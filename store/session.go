@@ -6,9 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	"go.etcd.io/bbolt"
-
 	"github.com/salesos/portal/data"
+	"github.com/salesos/portal/store/kv"
 )
 
 // TouchInterval is how stale a session's lastSeenAt may get before a use
@@ -42,7 +41,7 @@ type Auth struct {
 
 // createSession starts a session for u under the portal's current rules and
 // counts a login.
-func (db *DB) createSession(tx *bbolt.Tx, b *bbolt.Bucket, tenant data.TenantID, u data.User, cfg data.Config, c Client, now time.Time) (Auth, error) {
+func (db *DB) createSession(tx kv.Tx, b kv.Bucket, tenant data.TenantID, u data.User, cfg data.Config, c Client, now time.Time) (Auth, error) {
 	token, hash, err := NewToken(db.now())
 	if err != nil {
 		return Auth{}, err
@@ -51,13 +50,13 @@ func (db *DB) createSession(tx *bbolt.Tx, b *bbolt.Bucket, tenant data.TenantID,
 	s := data.Session{ID: db.ids.New(now), UserID: u.ID, Email: u.Email, CreatedAt: now, LastSeenAt: now,
 		ExpiresAt: now.Add(time.Duration(cfg.Auth.SessionTTLMinutes) * time.Minute), IP: c.IP, UserAgent: c.UserAgent,
 		IdleTimeoutMinutes: cfg.Auth.IdleTimeoutMinutes, TokenHash: hash}
-	if err := putJSON(b.Bucket(bSessions), []byte(s.ID), s); err != nil {
+	if err := putJSON(b.Bucket(bSessions), bytesOf(s.ID), s); err != nil {
 		return Auth{}, err
 	}
-	if err := tx.Bucket(bSessionTokens).Put([]byte(hash), tokenRef(tenant, s.ID)); err != nil {
+	if err := tx.Bucket(bSessionTokens).Put(bytesOf(hash), tokenRef(tenant, s.ID)); err != nil {
 		return Auth{}, err
 	}
-	if err := b.Bucket(bUserSessions).Put([]byte(u.ID+s.ID), nil); err != nil {
+	if err := b.Bucket(bUserSessions).Put(bytesOf(u.ID+s.ID), nil); err != nil {
 		return Auth{}, err
 	}
 	if err := b.Bucket(bSessionExpiry).Put(timeKey(s.EndsAt(), s.ID), nil); err != nil {
@@ -72,12 +71,64 @@ func (db *DB) createSession(tx *bbolt.Tx, b *bbolt.Bucket, tenant data.TenantID,
 	return Auth{Token: token, Session: s.Public(), User: u, Tenant: tenant}, nil
 }
 
-func getSession(b *bbolt.Bucket, id string) (data.Session, error) {
+// underRules is s under the portal's current session rules: a shorter
+// lifetime or idle timeout set after the session began applies to it too
+// (a longer one does not stretch it).
+func underRules(s data.Session, a data.AuthSettings) data.Session {
+	if a.SessionTTLMinutes > 0 {
+		if end := s.CreatedAt.Add(time.Duration(a.SessionTTLMinutes) * time.Minute); end.Before(s.ExpiresAt) {
+			s.ExpiresAt = end
+		}
+	}
+	if a.IdleTimeoutMinutes > 0 && (s.IdleTimeoutMinutes == 0 || a.IdleTimeoutMinutes < s.IdleTimeoutMinutes) {
+		s.IdleTimeoutMinutes = a.IdleTimeoutMinutes
+	}
+	return s
+}
+
+// tightenSessions brings every session of the organization under the
+// session rules next when they are stricter than cur, moving each in the
+// expiry index, so that the counts and lists agree with the sessions'
+// checks at once rather than when the sweeper gets to them.
+func tightenSessions(b kv.Bucket, cur, next data.AuthSettings) error {
+	if next.SessionTTLMinutes >= cur.SessionTTLMinutes && next.IdleTimeoutMinutes >= cur.IdleTimeoutMinutes {
+		return nil
+	}
+	var changed [][2]data.Session
+	err := b.Bucket(bSessions).ForEach(func(_, v []byte) error {
+		var s data.Session
+		if err := jsonDecode(v, &s); err != nil {
+			return err
+		}
+		if t := underRules(s, next); t != s {
+			changed = append(changed, [2]data.Session{s, t})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, c := range changed {
+		old, s := c[0], c[1]
+		if err := b.Bucket(bSessionExpiry).Delete(timeKey(old.EndsAt(), old.ID)); err != nil {
+			return err
+		}
+		if err := putJSON(b.Bucket(bSessions), bytesOf(s.ID), s); err != nil {
+			return err
+		}
+		if err := b.Bucket(bSessionExpiry).Put(timeKey(s.EndsAt(), s.ID), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func getSession(b kv.Bucket, id string) (data.Session, error) {
 	var s data.Session
 	if b == nil {
 		return s, fmt.Errorf("session %s: %w", id, data.ErrNotFound)
 	}
-	ok, err := getJSON(b.Bucket(bSessions), []byte(id), &s)
+	ok, err := getJSON(b.Bucket(bSessions), bytesOf(id), &s)
 	if err != nil {
 		return s, err
 	}
@@ -88,14 +139,14 @@ func getSession(b *bbolt.Bucket, id string) (data.Session, error) {
 }
 
 // deleteSession removes a session and its indexes.
-func deleteSession(tx *bbolt.Tx, b *bbolt.Bucket, s data.Session) error {
-	if err := b.Bucket(bSessions).Delete([]byte(s.ID)); err != nil {
+func deleteSession(tx kv.Tx, b kv.Bucket, s data.Session) error {
+	if err := b.Bucket(bSessions).Delete(bytesOf(s.ID)); err != nil {
 		return err
 	}
-	if err := tx.Bucket(bSessionTokens).Delete([]byte(s.TokenHash)); err != nil {
+	if err := tx.Bucket(bSessionTokens).Delete(bytesOf(s.TokenHash)); err != nil {
 		return err
 	}
-	if err := b.Bucket(bUserSessions).Delete([]byte(s.UserID + s.ID)); err != nil {
+	if err := b.Bucket(bUserSessions).Delete(bytesOf(s.UserID + s.ID)); err != nil {
 		return err
 	}
 	if err := b.Bucket(bSessionExpiry).Delete(timeKey(s.EndsAt(), s.ID)); err != nil {
@@ -105,10 +156,10 @@ func deleteSession(tx *bbolt.Tx, b *bbolt.Bucket, s data.Session) error {
 }
 
 // userSessionIDs lists the IDs of a user's sessions, oldest first.
-func userSessionIDs(b *bbolt.Bucket, userID string) []string {
+func userSessionIDs(b kv.Bucket, userID string) []string {
 	var ids []string
 	c := b.Bucket(bUserSessions).Cursor()
-	prefix := []byte(userID)
+	prefix := bytesOf(userID)
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		ids = append(ids, string(k[len(prefix):]))
 	}
@@ -116,7 +167,7 @@ func userSessionIDs(b *bbolt.Bucket, userID string) []string {
 }
 
 // endSessions ends every session of userID except keep.
-func endSessions(tx *bbolt.Tx, b *bbolt.Bucket, userID, keep string) error {
+func endSessions(tx kv.Tx, b kv.Bucket, userID, keep string) error {
 	for _, id := range userSessionIDs(b, userID) {
 		if id == keep {
 			continue
@@ -141,7 +192,8 @@ type SessionFilter struct {
 func (db *DB) Sessions(ctx context.Context, tenant data.TenantID, f SessionFilter, after string, limit int) (Page[data.Session], error) {
 	var p Page[data.Session]
 	now := db.Now()
-	err := db.read(ctx, func(tx *bbolt.Tx) error {
+	err := db.read(ctx, func(tx kv.Tx) error {
+		p = Page[data.Session]{}
 		b, err := org(tx, tenant)
 		if err != nil || b == nil {
 			return err
@@ -160,7 +212,7 @@ func (db *DB) Sessions(ctx context.Context, tenant data.TenantID, f SessionFilte
 // EndSession ends one session of the organization; with userID set, only
 // if it is that user's (a customer ending its own).
 func (db *DB) EndSession(ctx context.Context, tenant data.TenantID, actor, id, userID string) error {
-	return db.write(ctx, func(tx *bbolt.Tx) error {
+	return db.write(ctx, func(tx kv.Tx) error {
 		b, err := org(tx, tenant)
 		if err != nil {
 			return err
@@ -192,7 +244,7 @@ func (db *DB) SessionByToken(ctx context.Context, token string) (Auth, error) {
 	now := db.Now()
 	var a Auth
 	var stale bool
-	err := db.read(ctx, func(tx *bbolt.Tx) error {
+	err := db.read(ctx, func(tx kv.Tx) error {
 		var err error
 		a, stale, err = db.sessionFor(tx, hash, now)
 		return err
@@ -200,7 +252,9 @@ func (db *DB) SessionByToken(ctx context.Context, token string) (Auth, error) {
 	if err != nil || !stale {
 		return a, err
 	}
-	err = db.write(ctx, func(tx *bbolt.Tx) error {
+	read := a
+	err = db.write(ctx, func(tx kv.Tx) error {
+		a = read
 		cur, stale, err := db.sessionFor(tx, hash, now)
 		if err != nil || !stale {
 			a = cur
@@ -215,7 +269,7 @@ func (db *DB) SessionByToken(ctx context.Context, token string) (Auth, error) {
 			return err
 		}
 		s.LastSeenAt = now
-		if err := putJSON(b.Bucket(bSessions), []byte(s.ID), s); err != nil {
+		if err := putJSON(b.Bucket(bSessions), bytesOf(s.ID), s); err != nil {
 			return err
 		}
 		if err := b.Bucket(bSessionExpiry).Put(timeKey(s.EndsAt(), s.ID), nil); err != nil {
@@ -228,9 +282,9 @@ func (db *DB) SessionByToken(ctx context.Context, token string) (Auth, error) {
 	return a, err
 }
 
-func (db *DB) sessionFor(tx *bbolt.Tx, hash string, now time.Time) (Auth, bool, error) {
+func (db *DB) sessionFor(tx kv.Tx, hash string, now time.Time) (Auth, bool, error) {
 	unauthorized := fmt.Errorf("session: %w", data.ErrUnauthorized)
-	tenant, id, ok := splitRef(tx.Bucket(bSessionTokens).Get([]byte(hash)))
+	tenant, id, ok := splitRef(tx.Bucket(bSessionTokens).Get(bytesOf(hash)))
 	if !ok {
 		return Auth{}, false, unauthorized
 	}
@@ -238,16 +292,16 @@ func (db *DB) sessionFor(tx *bbolt.Tx, hash string, now time.Time) (Auth, bool, 
 	if err != nil || b == nil {
 		return Auth{}, false, unauthorized
 	}
+	cfg, err := db.configOf(tx, tenant, now)
+	if err != nil || !cfg.Enabled {
+		return Auth{}, false, unauthorized
+	}
 	s, err := getSession(b, id)
-	if err != nil || !s.Active(now) {
+	if err != nil || !underRules(s, cfg.Auth).Active(now) { // the rules as they are now, not as they were at login
 		return Auth{}, false, unauthorized
 	}
 	u, err := getUser(b, s.UserID)
 	if err != nil || u.Status != data.UserActive {
-		return Auth{}, false, unauthorized
-	}
-	cfg, err := db.configOf(tx, tenant, now)
-	if err != nil || !cfg.Enabled {
 		return Auth{}, false, unauthorized
 	}
 	stale := now.Sub(s.LastSeenAt) >= TouchInterval
@@ -259,7 +313,8 @@ func (db *DB) sessionFor(tx *bbolt.Tx, hash string, now time.Time) (Auth, bool, 
 func (db *DB) UserSessionPage(ctx context.Context, tenant data.TenantID, userID, after string, limit int) (Page[data.Session], error) {
 	var p Page[data.Session]
 	now := db.Now()
-	err := db.read(ctx, func(tx *bbolt.Tx) error {
+	err := db.read(ctx, func(tx kv.Tx) error {
+		p = Page[data.Session]{}
 		b, err := org(tx, tenant)
 		if err != nil || b == nil {
 			return err
@@ -291,7 +346,8 @@ func (db *DB) UserSessionPage(ctx context.Context, tenant data.TenantID, userID,
 func (db *DB) UserSessions(ctx context.Context, tenant data.TenantID, userID string) ([]data.Session, error) {
 	var out []data.Session
 	now := db.Now()
-	err := db.read(ctx, func(tx *bbolt.Tx) error {
+	err := db.read(ctx, func(tx kv.Tx) error {
+		out = nil
 		b, err := org(tx, tenant)
 		if err != nil || b == nil {
 			return err

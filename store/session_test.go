@@ -3,6 +3,7 @@ package store_test
 import (
 	"errors"
 	"net/url"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -240,5 +241,52 @@ func TestDB_UserSessionPage(t *testing.T) {
 	}
 	if p, err := db.UserSessionPage(ctx, tenantB, first.User.ID, "", 20); err != nil || len(p.Items) != 0 {
 		t.Errorf("another organization: got %+v, %v, want an empty page", p, err)
+	}
+}
+
+// TestDB_UpdateConfig_TightensSessions: a shorter lifetime or idle timeout
+// applies to sessions already started, and the file stays consistent (the
+// expiry index moves with them).
+func TestDB_UpdateConfig_TightensSessions(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "portal.db")
+	clk := &stClock{t: storeT0}
+	db, err := store.Open(path, clk.Now, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	old := mustActivate(t, db, tenantA, "ada@example.com")
+	clk.Advance(30 * time.Minute)
+	fresh := mustLogin(t, db, tenantA, "ada@example.com")
+	if _, err := db.UpdateConfig(ctx, tenantA, "staff-1", func(c data.Config) (data.Config, error) {
+		c.Auth.SessionTTLMinutes, c.Auth.IdleTimeoutMinutes = 20, 10
+		return c, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SessionByToken(ctx, old.Token); !errors.Is(err, data.ErrUnauthorized) {
+		t.Errorf("session older than the new lifetime: got %v, want ErrUnauthorized", err)
+	}
+	got, err := db.SessionByToken(ctx, fresh.Token)
+	if err != nil || !got.Session.ExpiresAt.Equal(storeT0.Add(50*time.Minute)) {
+		t.Errorf("fresh session: got %v, %v, want alive until %v", got.Session.ExpiresAt, err, storeT0.Add(50*time.Minute))
+	}
+	if s := mustStats(t, db, tenantA); s.Sessions.Active != 1 {
+		t.Errorf("got %d active sessions, want 1", s.Sessions.Active)
+	}
+	clk.Advance(10 * time.Minute) // idle for the new ten minutes
+	if _, err := db.SessionByToken(ctx, fresh.Token); !errors.Is(err, data.ErrUnauthorized) {
+		t.Errorf("session idle for the new timeout: got %v, want ErrUnauthorized", err)
+	}
+	if s := mustStats(t, db, tenantA); s.Sessions.Active != 0 {
+		t.Errorf("got %d active sessions, want 0", s.Sessions.Active)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := store.Check(path)
+	if err != nil || !r.OK() {
+		t.Errorf("check: got %+v, %v, want a consistent file", r, err)
 	}
 }

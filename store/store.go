@@ -1,4 +1,12 @@
-// Package store keeps every record of the portal in one bbolt file.
+// Package store keeps every record of the portal in a key-value database.
+//
+// All of its transaction logic runs on the key-value seam of package kv
+// (kv.DB, kv.Tx, kv.Bucket, kv.Cursor): the default engine is one bbolt
+// file, opened by Open and wrapped with boltkv, in the file format bbolt
+// itself writes. A few features are the bbolt file's own and are marked
+// so where they are: streaming a backup (WriteTo, Backup), the file size,
+// the engine counters (EngineStats), the page-level file check, Verify and
+// Restore, and page fill of append-only buckets.
 //
 // Buckets (names are bytes; values are JSON of the data types):
 //
@@ -9,6 +17,7 @@
 //	session_tokens/<sha256>          -> <org> 0x00 <session id>
 //	reset_tokens/<sha256>            -> resetToken JSON
 //	outbox/<id>                      -> data.OutboxMessage
+//	outbox_due/<org>/<nextAttemptAt><id> -> nil, every outbox message (schema 3)
 //	orgs/<org>/config/config         -> data.Config
 //	orgs/<org>/users/<id>            -> data.User, exactly the API's JSON of it
 //	orgs/<org>/user_passwords/<id>   -> the user's password hash (PHC string)
@@ -24,6 +33,11 @@
 //	orgs/<org>/counters/<name>       -> int64, big-endian
 //	orgs/<org>/logins/<hour>         -> int64 logins in that UTC hour
 //	orgs/<org>/audit/<id>            -> data.AuditEntry
+//	orgs/<org>/tickets/<id>          -> data.Ticket (made on first use, see ticket.go)
+//	orgs/<org>/ticket_messages/<tid><mid> -> data.Message
+//	orgs/<org>/blobs/<id>            -> Blob, a file held by a record (blob.go)
+//	orgs/<org>/blob_chunks/<id><i>   -> chunk i of blob id, 256 KiB but the last
+//	orgs/<org>/blob_loose/<id>       -> time: chunks no record holds (yet or any more)
 //
 // IDs are ULIDs, so key order is creation order and cursors walk it. Every
 // exported method is one transaction: a record, its indexes, its counters,
@@ -41,16 +55,19 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	gojson "github.com/goccy/go-json"
 	"go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/salesos/portal/data"
+	"github.com/salesos/portal/store/kv"
+	"github.com/salesos/portal/store/kv/boltkv"
 )
 
 // SchemaVersion is the layout this code reads and writes.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 var (
 	bMeta             = []byte("meta")
@@ -87,6 +104,10 @@ var (
 
 // DB is the portal's database.
 type DB struct {
+	// kv is the engine every transaction runs on.
+	kv kv.DB
+	// bolt is the bbolt file under kv, for the bbolt-only features (WriteTo
+	// backups, Size, EngineStats); nil on another engine.
 	bolt    *bbolt.DB
 	commit  *committer
 	configs configCache
@@ -95,6 +116,7 @@ type DB struct {
 	path    string
 	// publicURL prefixes the links in emails (accept, reset).
 	publicURL string
+	disk      diskState
 }
 
 // Options tune Open. The zero value is the production setting.
@@ -106,6 +128,11 @@ type Options struct {
 	// PublicURL is the service's public base URL, for links in emails
 	// (default http://localhost:8080).
 	PublicURL string
+	// CommitFault, when not nil, is called at the end of every write
+	// transaction; an error it returns fails the commit as a failing disk
+	// would (the transaction rolls back). It is for tests of storage
+	// failures such as a full disk.
+	CommitFault func() error
 }
 
 // BoltOptions are the bbolt settings the store always opens with: every
@@ -116,11 +143,22 @@ func BoltOptions(readOnly bool) *bbolt.Options {
 
 // Open opens (creating if needed) the database at path and migrates it to
 // SchemaVersion. now is the clock every record's timestamps come from.
+//
+// An existing file is tested before bbolt maps it (its meta pages, its
+// length against their page count, its freelist and root page; see
+// Verify): a damaged file is refused with an error wrapping ErrDamaged or
+// ErrNotDatabase rather than served until a read crashes the process.
 func Open(path string, now func() time.Time, opt Options) (*DB, error) {
+	if err := verifyOpen(path, opt.ReadOnly); err != nil {
+		if errors.Is(err, ErrDamaged) || errors.Is(err, ErrNotDatabase) {
+			return nil, fmt.Errorf("open %s: %w (restore a backup: portal restore --from BACKUP --force)", path, err)
+		}
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
 	b, err := bbolt.Open(path, 0o600, BoltOptions(opt.ReadOnly))
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
-			return nil, fmt.Errorf("open %s: database is locked by another process", path)
+			return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -128,7 +166,8 @@ func Open(path string, now func() time.Time, opt Options) (*DB, error) {
 	if ids == nil {
 		ids = data.NewIDSource(nil)
 	}
-	db := &DB{bolt: b, commit: &committer{bolt: b}, now: now, ids: ids, path: path, publicURL: strings.TrimRight(opt.PublicURL, "/")}
+	e := boltkv.Wrap(b)
+	db := &DB{kv: e, bolt: e.Bolt(), commit: &committer{kv: e, group: boltGroup, fault: opt.CommitFault}, now: now, ids: ids, path: path, publicURL: strings.TrimRight(opt.PublicURL, "/")}
 	if db.publicURL == "" {
 		db.publicURL = "http://localhost:8080"
 	}
@@ -141,8 +180,8 @@ func Open(path string, now func() time.Time, opt Options) (*DB, error) {
 	return db, nil
 }
 
-// Close closes the database file.
-func (db *DB) Close() error { return db.bolt.Close() }
+// Close closes the database.
+func (db *DB) Close() error { return db.kv.Close() }
 
 // Path is the database file's path.
 func (db *DB) Path() string { return db.path }
@@ -154,9 +193,9 @@ func (db *DB) Now() time.Time { return db.now().UTC().Truncate(time.Second) }
 func (db *DB) NewID() string { return db.ids.New(db.now()) }
 
 // migrations[i] moves a database from schema i to i+1.
-var migrations = []func(tx *bbolt.Tx) error{
+var migrations = []func(tx kv.Tx) error{
 	// 0 -> 1: the initial layout.
-	func(tx *bbolt.Tx) error {
+	func(tx kv.Tx) error {
 		for _, name := range topBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
@@ -168,16 +207,19 @@ var migrations = []func(tx *bbolt.Tx) error{
 	// user_passwords, so that a stored user is exactly the API's JSON of it;
 	// and each invitation learns the outbox message of its queued email, so
 	// that ending it drops the email without reading the whole outbox.
-	func(tx *bbolt.Tx) error {
+	func(tx kv.Tx) error {
 		if err := movePasswords(tx); err != nil {
 			return err
 		}
 		return linkOutbox(tx)
 	},
+	// 2 -> 3: the outbox is indexed by organization and next attempt
+	// (outbox_due), so a sender finds due mail without reading the outbox.
+	indexOutbox,
 }
 
 // linkOutbox is the second half of migration 1 -> 2.
-func linkOutbox(tx *bbolt.Tx) error {
+func linkOutbox(tx kv.Tx) error {
 	var queued []data.OutboxMessage
 	err := tx.Bucket(bOutbox).ForEach(func(k, v []byte) error {
 		var m data.OutboxMessage
@@ -193,7 +235,7 @@ func linkOutbox(tx *bbolt.Tx) error {
 		return err
 	}
 	for _, m := range queued {
-		b := tx.Bucket(bOrgs).Bucket([]byte(m.Tenant))
+		b := tx.Bucket(bOrgs).Bucket(bytesOf(m.Tenant))
 		if b == nil {
 			continue
 		}
@@ -205,7 +247,7 @@ func linkOutbox(tx *bbolt.Tx) error {
 			return err
 		}
 		inv.OutboxID = m.ID
-		if err := putJSON(b.Bucket(bInvitations), []byte(inv.ID), inv); err != nil {
+		if err := putJSON(b.Bucket(bInvitations), bytesOf(inv.ID), inv); err != nil {
 			return err
 		}
 	}
@@ -213,7 +255,7 @@ func linkOutbox(tx *bbolt.Tx) error {
 }
 
 // movePasswords is migration 1 -> 2.
-func movePasswords(tx *bbolt.Tx) error {
+func movePasswords(tx kv.Tx) error {
 	orgs := tx.Bucket(bOrgs)
 	var names [][]byte
 	if err := orgs.ForEachBucket(func(name []byte) error {
@@ -264,7 +306,7 @@ func movePasswords(tx *bbolt.Tx) error {
 }
 
 func (db *DB) migrate() error {
-	return db.bolt.Update(func(tx *bbolt.Tx) error {
+	return db.kv.Update(func(tx kv.Tx) error {
 		v := 0
 		if m := tx.Bucket(bMeta); m != nil {
 			if raw := m.Get(keySchema); raw != nil {
@@ -289,8 +331,9 @@ func (db *DB) migrate() error {
 
 // Schema returns the schema version stored in the file.
 func (db *DB) Schema() (int, error) {
-	v := 0
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	var v int
+	err := db.kv.View(func(tx kv.Tx) error {
+		v = 0
 		if m := tx.Bucket(bMeta); m != nil {
 			n, err := strconv.Atoi(string(m.Get(keySchema)))
 			if err == nil {
@@ -307,7 +350,8 @@ func (db *DB) Schema() (int, error) {
 func isResult(err error) bool {
 	var ve *data.ValidationError
 	var rl *data.RateLimitError
-	return errors.Is(err, data.ErrNotFound) || errors.Is(err, data.ErrConflict) ||
+	var qe *data.StorageQuotaError
+	return errors.As(err, &qe) || errors.Is(err, data.ErrNotFound) || errors.Is(err, data.ErrConflict) ||
 		errors.Is(err, data.ErrPreconditionFailed) || errors.Is(err, data.ErrGone) ||
 		errors.Is(err, data.ErrUnauthorized) || errors.Is(err, data.ErrForbidden) ||
 		errors.As(err, &ve) || errors.As(err, &rl)
@@ -318,12 +362,12 @@ func isResult(err error) bool {
 // than once, so it must set its results afresh on every run and do every
 // check before its first write. A domain outcome returned by fn is passed
 // back to the caller without failing the group the others share.
-func (db *DB) write(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
+func (db *DB) write(ctx context.Context, fn func(tx kv.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err // bbolt cannot cancel a running transaction, so check before starting
 	}
 	var result error
-	err := db.commit.do(func(tx *bbolt.Tx) error {
+	err := db.commit.do(func(tx kv.Tx) error {
 		result = nil
 		fillAppendOnlyTop(tx)
 		if err := fn(tx); err != nil {
@@ -335,28 +379,28 @@ func (db *DB) write(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 		}
 		return nil
 	})
-	if err != nil {
+	if err := db.noteCommit(err); err != nil {
 		return err
 	}
 	return result
 }
 
 // read runs fn in a read-only transaction.
-func (db *DB) read(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
+func (db *DB) read(ctx context.Context, fn func(tx kv.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return db.bolt.View(fn)
+	return db.kv.View(fn)
 }
 
 // org returns the organization's bucket, creating it and its record buckets
 // on first use. In a read-only transaction a missing organization yields nil.
-func org(tx *bbolt.Tx, tenant data.TenantID) (*bbolt.Bucket, error) {
+func org(tx kv.Tx, tenant data.TenantID) (kv.Bucket, error) {
 	if tenant == "" {
 		return nil, errors.New("empty organization")
 	}
 	orgs := tx.Bucket(bOrgs)
-	if b := orgs.Bucket([]byte(tenant)); b != nil {
+	if b := orgs.Bucket(bytesOf(tenant)); b != nil {
 		if tx.Writable() {
 			fillAppendOnly(b)
 		}
@@ -365,7 +409,7 @@ func org(tx *bbolt.Tx, tenant data.TenantID) (*bbolt.Bucket, error) {
 	if !tx.Writable() {
 		return nil, nil
 	}
-	b, err := orgs.CreateBucket([]byte(tenant))
+	b, err := orgs.CreateBucket(bytesOf(tenant))
 	if err != nil {
 		return nil, err
 	}
@@ -392,26 +436,36 @@ const appendFill = 0.95
 
 // fillAppendOnly packs the pages of the organization's appendOnly buckets.
 // bbolt keeps the setting on the bucket handle of this transaction only, and
-// org is how every write reaches them.
-func fillAppendOnly(b *bbolt.Bucket) {
+// org is how every write reaches them. bbolt-only: other engines have no
+// pages to fill, and it does nothing there.
+func fillAppendOnly(b kv.Bucket) {
+	if boltkv.Bucket(b) == nil {
+		return
+	}
 	for _, name := range appendOnly {
-		if sub := b.Bucket(name); sub != nil {
-			sub.FillPercent = appendFill
-		}
+		setFill(b.Bucket(name))
+	}
+}
+
+// setFill packs the pages of the bbolt bucket under b, if it is one.
+func setFill(b kv.Bucket) {
+	if bb := boltkv.Bucket(b); bb != nil {
+		bb.FillPercent = appendFill
 	}
 }
 
 // fillAppendOnlyTop is fillAppendOnly for the top-level buckets, done by
 // every write.
-func fillAppendOnlyTop(tx *bbolt.Tx) {
+func fillAppendOnlyTop(tx kv.Tx) {
+	if boltkv.Tx(tx) == nil {
+		return
+	}
 	for _, name := range appendOnlyTop {
-		if b := tx.Bucket(name); b != nil {
-			b.FillPercent = appendFill
-		}
+		setFill(tx.Bucket(name))
 	}
 }
 
-func getJSON(b *bbolt.Bucket, key []byte, v any) (bool, error) {
+func getJSON(b kv.Bucket, key []byte, v any) (bool, error) {
 	if b == nil {
 		return false, nil
 	}
@@ -425,12 +479,24 @@ func getJSON(b *bbolt.Bucket, key []byte, v any) (bool, error) {
 	return true, nil
 }
 
-func putJSON(b *bbolt.Bucket, key []byte, v any) error {
+func putJSON(b kv.Bucket, key []byte, v any) error {
 	raw, err := gojson.Marshal(v)
 	if err != nil {
 		return err
 	}
 	return b.Put(key, raw)
+}
+
+// bytesOf is s as the key or value of a Get, Put, Delete, Seek or Bucket,
+// without a copy. Through the kv interfaces the compiler cannot see that
+// the engine keeps no reference to a key, so a []byte(s) conversion there
+// would be a heap allocation on every call, which on bbolt called directly
+// it was not. Borrowing s's bytes is sound: the seam never writes into the
+// keys and values it is given, and s never changes, so a value stays
+// unchanged until the transaction ends as Put requires. The result must not
+// be written to.
+func bytesOf[S ~string](s S) []byte {
+	return unsafe.Slice(unsafe.StringData(string(s)), len(s))
 }
 
 func itob(n int64) []byte {
@@ -453,8 +519,17 @@ func timeKey(t time.Time, id string) []byte {
 	return append(k, id...)
 }
 
-// WriteTo streams a consistent snapshot of the whole database to w.
+// ErrNoFile is the error of a bbolt-only feature (a file snapshot) asked
+// of a database on another engine.
+var ErrNoFile = errors.New("the database engine has no single file")
+
+// WriteTo streams a consistent snapshot of the whole database to w: the
+// bbolt file as of one read transaction. bbolt-only; another engine fails
+// with ErrNoFile.
 func (db *DB) WriteTo(w io.Writer) (int64, error) {
+	if db.bolt == nil {
+		return 0, ErrNoFile
+	}
 	var n int64
 	err := db.bolt.View(func(tx *bbolt.Tx) error {
 		var err error
@@ -464,8 +539,12 @@ func (db *DB) WriteTo(w io.Writer) (int64, error) {
 	return n, err
 }
 
-// Size is the database file's size in bytes.
+// Size is the database file's size in bytes. bbolt-only; 0 on another
+// engine.
 func (db *DB) Size() int64 {
+	if db.bolt == nil {
+		return 0
+	}
 	var n int64
 	_ = db.bolt.View(func(tx *bbolt.Tx) error { n = tx.Size(); return nil })
 	return n
@@ -480,8 +559,12 @@ type Stats struct {
 	Writes, Spills, Rebalances int
 }
 
-// EngineStats reads the engine's counters.
+// EngineStats reads the engine's counters. bbolt-only; zero on another
+// engine.
 func (db *DB) EngineStats() Stats {
+	if db.bolt == nil {
+		return Stats{}
+	}
 	s := db.bolt.Stats()
 	return Stats{TxN: s.TxN, OpenTxN: s.OpenTxN, FreePages: s.FreePageN, PendingPages: s.PendingPageN,
 		FreeBytes: s.FreeAlloc, PageAlloc: int(s.TxStats.GetPageAlloc()), Writes: int(s.TxStats.GetWrite()),
@@ -494,7 +577,8 @@ func (db *DB) EngineStats() Stats {
 func (db *DB) Secret(name string, n int) ([]byte, error) {
 	key := []byte("secret:" + name)
 	var secret []byte
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.kv.View(func(tx kv.Tx) error {
+		secret = nil
 		if v := tx.Bucket(bMeta).Get(key); v != nil {
 			secret = append([]byte(nil), v...)
 		}
@@ -503,7 +587,7 @@ func (db *DB) Secret(name string, n int) ([]byte, error) {
 	if err != nil || secret != nil {
 		return secret, err
 	}
-	err = db.bolt.Update(func(tx *bbolt.Tx) error {
+	err = db.kv.Update(func(tx kv.Tx) error {
 		m := tx.Bucket(bMeta)
 		if v := m.Get(key); v != nil {
 			secret = append([]byte(nil), v...)

@@ -5,9 +5,8 @@ import (
 	"context"
 	"time"
 
-	"go.etcd.io/bbolt"
-
 	"github.com/salesos/portal/data"
+	"github.com/salesos/portal/store/kv"
 )
 
 // SweepResult counts what one sweep ended.
@@ -15,6 +14,9 @@ type SweepResult struct {
 	Sessions    int
 	Invitations int
 	ResetTokens int
+	// Blobs counts loose blobs collected: uploads abandoned past their
+	// grace, files deleted.
+	Blobs int
 }
 
 // sweepBatch bounds the work of one sweep transaction, so a sweep after a
@@ -24,8 +26,14 @@ const sweepBatch = 1000
 // Sweep ends sessions past their absolute or idle deadline, expires
 // invitations past expiresAt and drops dead reset tokens, keeping the
 // counters true. Until it runs, reads already treat such records as ended.
+// It also collects loose blob chunks (see blob.go).
 func (db *DB) Sweep(ctx context.Context) (SweepResult, error) {
 	var total SweepResult
+	n, err := db.sweepBlobs(ctx)
+	total.Blobs = n
+	if err != nil {
+		return total, err
+	}
 	for {
 		// Most sweeps find nothing: they look in a read transaction first,
 		// so an idle server makes no commit (and no fsync) every interval.
@@ -33,7 +41,7 @@ func (db *DB) Sweep(ctx context.Context) (SweepResult, error) {
 			return total, err
 		}
 		var r SweepResult
-		err := db.write(ctx, func(tx *bbolt.Tx) error {
+		err := db.write(ctx, func(tx kv.Tx) error {
 			r = SweepResult{}
 			now := db.Now()
 			limit := timeKey(now, "\xff")
@@ -96,7 +104,8 @@ func (db *DB) Sweep(ctx context.Context) (SweepResult, error) {
 // sweepDue reports whether a sweep would end anything now.
 func (db *DB) sweepDue(ctx context.Context) (bool, error) {
 	due := false
-	err := db.read(ctx, func(tx *bbolt.Tx) error {
+	err := db.read(ctx, func(tx kv.Tx) error {
+		due = false
 		now := db.Now()
 		limit := timeKey(now, "\xff")
 		orgs := tx.Bucket(bOrgs)

@@ -6,9 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"go.etcd.io/bbolt"
-
 	"github.com/salesos/portal/data"
+	"github.com/salesos/portal/store/kv"
 )
 
 // UserFilter narrows a user list. Empty fields match everything.
@@ -40,14 +39,19 @@ func matchQ(q, email, first, last string) bool {
 // page is copied out without decoding a record.
 func (db *DB) UsersJSON(ctx context.Context, tenant data.TenantID, f UserFilter, after string, limit int) (Page[[]byte], error) {
 	var p Page[[]byte]
-	err := db.read(ctx, func(tx *bbolt.Tx) error {
+	err := db.read(ctx, func(tx kv.Tx) error {
+		p = Page[[]byte]{}
 		b, err := org(tx, tenant)
 		if err != nil || b == nil {
 			return err
 		}
 		var match func(k, v []byte) (bool, error)
 		if f != (UserFilter{}) {
+			pre := newSearchFilter(ctx, f.Q, f.AccountID, string(f.Status))
 			match = func(k, v []byte) (bool, error) {
+				if ok, err := pre.mayMatch(v); !ok || err != nil {
+					return false, err
+				}
 				var u data.User
 				if err := jsonDecode(v, &u); err != nil {
 					return false, fmt.Errorf("decode %s: %w", k, err)
@@ -80,14 +84,15 @@ func (db *DB) Users(ctx context.Context, tenant data.TenantID, f UserFilter, aft
 // stored record).
 func (db *DB) UserJSON(ctx context.Context, tenant data.TenantID, id string) ([]byte, error) {
 	var out []byte
-	err := db.read(ctx, func(tx *bbolt.Tx) error {
+	err := db.read(ctx, func(tx kv.Tx) error {
+		out = nil
 		b, err := org(tx, tenant)
 		if err != nil {
 			return err
 		}
 		var raw []byte
 		if b != nil {
-			raw = b.Bucket(bUsers).Get([]byte(id))
+			raw = b.Bucket(bUsers).Get(bytesOf(id))
 		}
 		if raw == nil {
 			return fmt.Errorf("user %s: %w", id, data.ErrNotFound)
@@ -111,12 +116,12 @@ func (db *DB) User(ctx context.Context, tenant data.TenantID, id string) (data.U
 	return u, nil
 }
 
-func getUser(b *bbolt.Bucket, id string) (data.User, error) {
+func getUser(b kv.Bucket, id string) (data.User, error) {
 	var u data.User
 	if b == nil {
 		return u, fmt.Errorf("user %s: %w", id, data.ErrNotFound)
 	}
-	ok, err := getJSON(b.Bucket(bUsers), []byte(id), &u)
+	ok, err := getJSON(b.Bucket(bUsers), bytesOf(id), &u)
 	if err != nil {
 		return u, err
 	}
@@ -127,17 +132,17 @@ func getUser(b *bbolt.Bucket, id string) (data.User, error) {
 }
 
 // passwordOf is the user's password hash, empty when it has none.
-func passwordOf(b *bbolt.Bucket, userID string) string {
-	return string(b.Bucket(bUserPasswords).Get([]byte(userID)))
+func passwordOf(b kv.Bucket, userID string) string {
+	return string(b.Bucket(bUserPasswords).Get(bytesOf(userID)))
 }
 
 // setPassword keeps hash as the user's password hash.
-func setPassword(b *bbolt.Bucket, userID, hash string) error {
-	return b.Bucket(bUserPasswords).Put([]byte(userID), []byte(hash))
+func setPassword(b kv.Bucket, userID, hash string) error {
+	return b.Bucket(bUserPasswords).Put(bytesOf(userID), bytesOf(hash))
 }
 
-func userByEmail(b *bbolt.Bucket, email string) (data.User, bool, error) {
-	id := b.Bucket(bUserEmails).Get([]byte(data.NormalizeEmail(email)))
+func userByEmail(b kv.Bucket, email string) (data.User, bool, error) {
+	id := b.Bucket(bUserEmails).Get(bytesOf(data.NormalizeEmail(email)))
 	if id == nil {
 		return data.User{}, false, nil
 	}
@@ -147,11 +152,11 @@ func userByEmail(b *bbolt.Bucket, email string) (data.User, bool, error) {
 
 // putUser writes u and its email index, moving the status counters from
 // prev (empty for a new user) to u.Status.
-func putUser(b *bbolt.Bucket, u data.User, prev data.UserStatus) error {
-	if err := putJSON(b.Bucket(bUsers), []byte(u.ID), u); err != nil {
+func putUser(b kv.Bucket, u data.User, prev data.UserStatus) error {
+	if err := putJSON(b.Bucket(bUsers), bytesOf(u.ID), u); err != nil {
 		return err
 	}
-	if err := b.Bucket(bUserEmails).Put([]byte(data.NormalizeEmail(u.Email)), []byte(u.ID)); err != nil {
+	if err := b.Bucket(bUserEmails).Put(bytesOf(data.NormalizeEmail(u.Email)), bytesOf(u.ID)); err != nil {
 		return err
 	}
 	if prev == u.Status {
@@ -170,7 +175,8 @@ func putUser(b *bbolt.Bucket, u data.User, prev data.UserStatus) error {
 // changes nothing.
 func (db *DB) RevokeUser(ctx context.Context, tenant data.TenantID, actor, id string) (data.User, error) {
 	var out data.User
-	err := db.write(ctx, func(tx *bbolt.Tx) error {
+	err := db.write(ctx, func(tx kv.Tx) error {
+		out = data.User{}
 		b, err := org(tx, tenant)
 		if err != nil {
 			return err
@@ -201,7 +207,7 @@ func (db *DB) RevokeUser(ctx context.Context, tenant data.TenantID, actor, id st
 // DeleteUser removes the user, cancels its pending invitation and ends its
 // sessions in one transaction.
 func (db *DB) DeleteUser(ctx context.Context, tenant data.TenantID, actor, id string) error {
-	return db.write(ctx, func(tx *bbolt.Tx) error {
+	return db.write(ctx, func(tx kv.Tx) error {
 		b, err := org(tx, tenant)
 		if err != nil {
 			return err
@@ -214,10 +220,10 @@ func (db *DB) DeleteUser(ctx context.Context, tenant data.TenantID, actor, id st
 		if err := db.endUserAccess(tx, b, tenant, u.ID, now); err != nil {
 			return err
 		}
-		if err := b.Bucket(bUsers).Delete([]byte(u.ID)); err != nil {
+		if err := b.Bucket(bUsers).Delete(bytesOf(u.ID)); err != nil {
 			return err
 		}
-		if err := b.Bucket(bUserEmails).Delete([]byte(data.NormalizeEmail(u.Email))); err != nil {
+		if err := b.Bucket(bUserEmails).Delete(bytesOf(data.NormalizeEmail(u.Email))); err != nil {
 			return err
 		}
 		if err := bump(b, userCounter(u.Status), -1); err != nil {
@@ -230,8 +236,8 @@ func (db *DB) DeleteUser(ctx context.Context, tenant data.TenantID, actor, id st
 // endUserAccess cancels the user's pending invitation, ends all its
 // sessions, kills its password reset tokens and forgets its password, which
 // a revoked user invited again sets anew.
-func (db *DB) endUserAccess(tx *bbolt.Tx, b *bbolt.Bucket, tenant data.TenantID, userID string, now time.Time) error {
-	if invID := b.Bucket(bUserInvitation).Get([]byte(userID)); invID != nil {
+func (db *DB) endUserAccess(tx kv.Tx, b kv.Bucket, tenant data.TenantID, userID string, now time.Time) error {
+	if invID := b.Bucket(bUserInvitation).Get(bytesOf(userID)); invID != nil {
 		inv, err := getInvitation(b, string(invID))
 		if err == nil && inv.Status == data.InvitationPending {
 			if err := finishInvitation(tx, b, &inv, data.InvitationCancelled, now); err != nil {
@@ -244,7 +250,7 @@ func (db *DB) endUserAccess(tx *bbolt.Tx, b *bbolt.Bucket, tenant data.TenantID,
 	if err := endSessions(tx, b, userID, ""); err != nil {
 		return err
 	}
-	if err := b.Bucket(bUserPasswords).Delete([]byte(userID)); err != nil {
+	if err := b.Bucket(bUserPasswords).Delete(bytesOf(userID)); err != nil {
 		return err
 	}
 	return dropResetTokens(tx, tenant, userID)
