@@ -15,13 +15,32 @@ import (
 	"github.com/salesos/portal/store"
 )
 
-// Login rate limits: failed logins per account, attempts per client address.
+// Rate limits: failed logins per account; attempts per client address at
+// signing in (login, forgot-password) and at using a link (accept, reset).
 const (
 	accountBurst = 5
 	accountEvery = time.Minute
 	addressBurst = 30
 	addressEvery = 2 * time.Second
+	linkBurst    = 10
+	linkEvery    = 6 * time.Second
 	limiterKeys  = 100_000
+)
+
+// AccountAttempts is how many login attempts one account may have without
+// a success before it is limited (then one more a minute). Attempts in
+// flight count: they are reserved before the password is hashed.
+const AccountAttempts = accountBurst
+
+// Flow names a customer account flow, for Admit.
+type Flow int
+
+// The flows Admit knows.
+const (
+	FlowLogin Flow = iota
+	FlowForgot
+	FlowAccept
+	FlowReset
 )
 
 // MaxTokenLen bounds the customer tokens taken from clients (they are 51
@@ -47,6 +66,7 @@ type Service struct {
 	now          func() time.Time
 	accountLimit *auth.Limiter
 	addressLimit *auth.Limiter
+	linkLimit    *auth.Limiter
 	// OnLoginFailure is called on every refused login (for metrics).
 	onFailure func()
 }
@@ -74,7 +94,23 @@ func New(db *store.DB, log *slog.Logger, opt Options) *Service {
 	}
 	return &Service{db: db, hasher: opt.Hasher, log: log, now: opt.Now, onFailure: opt.OnLoginFailure,
 		accountLimit: auth.NewLimiter(accountEvery, accountBurst, limiterKeys),
-		addressLimit: auth.NewLimiter(addressEvery, addressBurst, limiterKeys)}
+		addressLimit: auth.NewLimiter(addressEvery, addressBurst, limiterKeys),
+		linkLimit:    auth.NewLimiter(linkEvery, linkBurst, limiterKeys)}
+}
+
+// Admit spends one attempt of flow from the client address's budget, or
+// returns a *data.RateLimitError. Callers admit a request before reading
+// its body, so that a flood from one address costs neither memory nor
+// hashing; the flows themselves do not charge the address again.
+func (s *Service) Admit(flow Flow, c store.Client) error {
+	l := s.addressLimit
+	if flow == FlowAccept || flow == FlowReset {
+		l = s.linkLimit
+	}
+	if _, ok, wait := l.Take(c.IP, s.now()); !ok {
+		return &data.RateLimitError{RetryAfterSeconds: seconds(wait)}
+	}
+	return nil
 }
 
 // AcceptRequest is what a customer sends to accept an invitation.
@@ -82,12 +118,17 @@ type AcceptRequest struct {
 	Token, Password, FirstName, LastName string
 }
 
-// Accept checks the token and the password rule, hashes the password once a
-// hashing slot is free (and the token still live), then spends the token.
-// A used, expired or unknown token is data.ErrGone.
+// Accept checks everything that is cheap first (the token's shape, the
+// names, then the token itself and the password rule), hashes the password
+// once a hashing slot is free (and the token still live), then spends the
+// token. A used, expired or unknown token is data.ErrGone; a full hashing
+// line is a *data.BusyError.
 func (s *Service) Accept(ctx context.Context, req AcceptRequest, c store.Client) (store.Auth, error) {
 	if req.Token == "" || len(req.Token) > MaxTokenLen {
 		return store.Auth{}, data.ErrGone
+	}
+	if err := checkNames(req.FirstName, req.LastName); err != nil {
+		return store.Auth{}, err
 	}
 	_, cfg, err := s.db.PendingInvitation(ctx, req.Token)
 	if err != nil {
@@ -106,6 +147,21 @@ func (s *Service) Accept(ctx context.Context, req AcceptRequest, c store.Client)
 	return s.db.AcceptInvitation(ctx, req.Token, hash, req.FirstName, req.LastName, c)
 }
 
+// checkNames reports every invalid name at once.
+func checkNames(first, last string) error {
+	bad := map[string]string{}
+	if !data.ValidName(first) {
+		bad["firstName"] = "must be at most 100 characters"
+	}
+	if !data.ValidName(last) {
+		bad["lastName"] = "must be at most 100 characters"
+	}
+	if len(bad) > 0 {
+		return &data.ValidationError{Fields: bad}
+	}
+	return nil
+}
+
 // Invitation returns the live invitation a token names, with its portal's
 // configuration, without spending it (for showing the accept form).
 func (s *Service) Invitation(ctx context.Context, token string) (data.Invitation, data.Config, error) {
@@ -117,27 +173,33 @@ func (s *Service) Invitation(ctx context.Context, token string) (data.Invitation
 
 // Login spends one password hash whatever the outcome, so that an unknown
 // email, a wrong password, a revoked user and a disabled portal look alike
-// in answer and in time. Too many attempts are a *data.RateLimitError.
+// in answer and in time. Each attempt reserves one of the account's
+// attempts before it hashes, and a success gives it back: of any number of
+// concurrent wrong passwords, at most AccountAttempts are hashed and the
+// rest are a *data.RateLimitError. A full hashing line is a
+// *data.BusyError. The client address is charged by Admit, not here.
 func (s *Service) Login(ctx context.Context, slug, email, password string, c store.Client) (store.Auth, error) {
-	now := s.now()
-	account := slug + "\x00" + data.NormalizeEmail(email)
-	if blocked, wait := s.addressLimit.Blocked(c.IP, now); blocked {
+	refund, ok, wait := s.accountLimit.Take(accountKey(slug, email), s.now())
+	if !ok {
 		return store.Auth{}, &data.RateLimitError{RetryAfterSeconds: seconds(wait)}
 	}
-	if blocked, wait := s.accountLimit.Blocked(account, now); blocked {
-		return store.Auth{}, &data.RateLimitError{RetryAfterSeconds: seconds(wait)}
-	}
-	s.addressLimit.Spend(c.IP, now)
 	cand, err := s.db.LoginCandidate(ctx, slug, email)
 	if err != nil && !errors.Is(err, data.ErrUnauthorized) {
+		refund()
 		return store.Auth{}, err
 	}
-	ok, err := s.hasher.Check(ctx, cand.PasswordHash, password)
+	ok, err = s.hasher.Check(ctx, cand.PasswordHash, password)
+	if errors.Is(err, data.ErrBusy) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		// No hash ran: the hasher turned the attempt away or the client
+		// gave up waiting. A client that hangs up once its hash runs
+		// still pays for it.
+		refund()
+		return store.Auth{}, err
+	}
 	if err != nil && cand.PasswordHash != "" {
 		s.log.ErrorContext(ctx, "stored password hash unreadable", "err", err)
 	}
 	if !ok || cand.PasswordHash == "" {
-		s.accountLimit.Spend(account, now)
 		s.onFailure()
 		return store.Auth{}, refused{}
 	}
@@ -146,26 +208,43 @@ func (s *Service) Login(ctx context.Context, slug, email, password string, c sto
 		s.onFailure()
 		return store.Auth{}, refused{}
 	}
+	refund()
 	return a, err
 }
 
-// Forgot queues a reset link when the portal has an active user with that
-// email, and does the same visible nothing otherwise. It is rate limited
-// per client address like login.
-func (s *Service) Forgot(ctx context.Context, slug, email string, c store.Client) error {
-	now := s.now()
-	if blocked, wait := s.addressLimit.Blocked(c.IP, now); blocked {
-		return &data.RateLimitError{RetryAfterSeconds: seconds(wait)}
+// accountKey names an account for its rate limit. Over-long input is cut
+// (no portal or account has it) so that a key costs bounded memory.
+func accountKey(slug, email string) string {
+	email = data.NormalizeEmail(email)
+	if len(slug) > maxSlugLen {
+		slug = slug[:maxSlugLen]
 	}
-	s.addressLimit.Spend(c.IP, now)
-	if len(slug) > 63 || len(email) > 254 {
+	if len(email) > maxEmailLen {
+		email = email[:maxEmailLen]
+	}
+	return slug + "\x00" + email
+}
+
+// Bounds of what a slug and an email can be.
+const (
+	maxSlugLen  = 63
+	maxEmailLen = 254
+)
+
+// Forgot queues a reset link when the portal has an active user with that
+// email, and does the same visible nothing otherwise. Callers charge the
+// client address with Admit(FlowForgot).
+func (s *Service) Forgot(ctx context.Context, slug, email string) error {
+	if len(slug) > maxSlugLen || len(email) > maxEmailLen {
 		return nil
 	}
 	return s.db.StartPasswordReset(ctx, slug, email)
 }
 
 // Reset sets a new password with a reset token and ends every session of
-// the user but keepSession (the caller's own, if it has one).
+// the user but keepSession (the caller's own, if it has one). Like Accept
+// it looks the token up and checks the password before hashing; a full
+// hashing line is a *data.BusyError.
 func (s *Service) Reset(ctx context.Context, token, password, keepSession string) error {
 	cfg, err := s.ResetPolicy(ctx, token)
 	if err != nil {

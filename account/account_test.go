@@ -1,13 +1,16 @@
 package account_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,10 +51,16 @@ type fixture struct {
 	db       *store.DB
 	svc      *account.Service
 	clock    *clock
-	failures int
+	failures atomic.Int64
 }
 
 func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	return newFixtureWith(t, auth.HasherOptions{Concurrent: 4})
+}
+
+// newFixtureWith is newFixture with a cheap hasher built with opt.
+func newFixtureWith(t *testing.T, opt auth.HasherOptions) *fixture {
 	t.Helper()
 	clk := &clock{t: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
 	db, err := store.Open(filepath.Join(t.TempDir(), "portal.db"), clk.Now, store.Options{})
@@ -61,9 +70,9 @@ func newFixture(t *testing.T) *fixture {
 	t.Cleanup(func() { _ = db.Close() })
 	f := &fixture{db: db, clock: clk}
 	f.svc = account.New(db, slog.New(slog.NewTextHandler(io.Discard, nil)), account.Options{
-		Hasher:         auth.NewHasher(auth.Argon2Params{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, 4),
+		Hasher:         auth.NewHasherWith(auth.Argon2Params{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, opt),
 		Now:            clk.Now,
-		OnLoginFailure: func() { f.failures++ },
+		OnLoginFailure: func() { f.failures.Add(1) },
 	})
 	return f
 }
@@ -182,8 +191,8 @@ func TestService_Login(t *testing.T) {
 			t.Errorf("%s: got %v, want the one refusal", r.name, err)
 		}
 	}
-	if f.failures != len(refused) {
-		t.Errorf("got %d failures reported, want %d", f.failures, len(refused))
+	if f.failures.Load() != int64(len(refused)) {
+		t.Errorf("got %d failures reported, want %d", f.failures.Load(), len(refused))
 	}
 	if _, err := f.db.UpdateConfig(ctx, tenant, "staff-1", func(c data.Config) (data.Config, error) {
 		c.Enabled = false
@@ -224,6 +233,134 @@ func TestService_Login_RateLimit(t *testing.T) {
 	}
 }
 
+// TestService_Login_ConcurrentWrongPasswords: attempts are reserved before
+// the hash, so of 1,000 concurrent wrong passwords for one account (each
+// from its own address) at most AccountAttempts are hashed.
+func TestService_Login_ConcurrentWrongPasswords(t *testing.T) {
+	t.Parallel()
+	var hashed atomic.Int64
+	f := newFixtureWith(t, auth.HasherOptions{Concurrent: 4, CheckQueue: 1000, OnHash: func() { hashed.Add(1) }})
+	f.activate(t, "ada@example.com")
+	hashed.Store(0)
+	const n = 1000
+	var limited, refused atomic.Int64
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := f.svc.Login(t.Context(), slug, "ada@example.com", "wrong", store.Client{IP: fmt.Sprintf("198.51.100.%d", i%250)})
+			var rl *data.RateLimitError
+			switch {
+			case errors.As(err, &rl):
+				limited.Add(1)
+			case errors.Is(err, account.ErrLoginRefused):
+				refused.Add(1)
+			default:
+				t.Errorf("got %v, want a refusal or a rate limit", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if h := hashed.Load(); h > account.AccountAttempts {
+		t.Errorf("got %d hashes, want at most %d", h, account.AccountAttempts)
+	}
+	if refused.Load() > account.AccountAttempts || refused.Load()+limited.Load() != n {
+		t.Errorf("got %d refused and %d limited, want at most %d refused and the rest limited", refused.Load(), limited.Load(), account.AccountAttempts)
+	}
+}
+
+// TestService_Login_HangUpStillCounts: a client that gives up once its
+// password is being hashed is charged the attempt all the same.
+func TestService_Login_HangUpStillCounts(t *testing.T) {
+	t.Parallel()
+	var cancel context.CancelFunc
+	f := newFixtureWith(t, auth.HasherOptions{Concurrent: 1, OnHash: func() {
+		if cancel != nil {
+			cancel()
+		}
+	}})
+	f.activate(t, "ada@example.com")
+	for i := range account.AccountAttempts {
+		var ctx context.Context
+		ctx, cancel = context.WithCancel(t.Context())
+		if _, err := f.svc.Login(ctx, slug, "ada@example.com", "wrong", client); !errors.Is(err, account.ErrLoginRefused) {
+			t.Fatalf("attempt %d: got %v, want a refusal", i, err)
+		}
+	}
+	cancel = nil
+	var rl *data.RateLimitError
+	if _, err := f.svc.Login(t.Context(), slug, "ada@example.com", password, client); !errors.As(err, &rl) {
+		t.Errorf("after %d abandoned attempts: got %v, want a RateLimitError", account.AccountAttempts, err)
+	}
+}
+
+// TestService_Login_SuccessGivesBack: a successful login does not use up
+// the account's attempts.
+func TestService_Login_SuccessGivesBack(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.activate(t, "ada@example.com")
+	for i := range 3 * account.AccountAttempts {
+		if _, err := f.svc.Login(t.Context(), slug, "ada@example.com", password, client); err != nil {
+			t.Fatalf("login %d: got %v, want nil", i, err)
+		}
+	}
+}
+
+// TestService_Accept_CheapChecksFirst: an accept that fails a cheap check
+// hashes nothing.
+func TestService_Accept_CheapChecksFirst(t *testing.T) {
+	t.Parallel()
+	var hashed atomic.Int64
+	f := newFixtureWith(t, auth.HasherOptions{Concurrent: 2, OnHash: func() { hashed.Add(1) }})
+	tok := f.invite(t, "ada@example.com")
+	for _, req := range []account.AcceptRequest{
+		{Token: tok, Password: password, FirstName: strings.Repeat("a", 101)},
+		{Token: tok, Password: password, LastName: "a\x00b"},
+		{Token: tok, Password: "short"},
+		{Token: strings.Repeat("A", 51), Password: password},
+	} {
+		if _, err := f.svc.Accept(t.Context(), req, client); err == nil {
+			t.Errorf("%+v: got nil, want an error", req)
+		}
+	}
+	if h := hashed.Load(); h != 0 {
+		t.Errorf("got %d hashes, want none", h)
+	}
+}
+
+func TestService_Admit(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		flow, shares account.Flow
+		budget       int
+	}{
+		{account.FlowLogin, account.FlowForgot, 30},
+		{account.FlowAccept, account.FlowReset, 10},
+	}
+	for _, tt := range tests {
+		f := newFixture(t)
+		c := store.Client{IP: "203.0.113.5"}
+		for i := range tt.budget {
+			flow := tt.flow
+			if i%2 == 1 {
+				flow = tt.shares
+			}
+			if err := f.svc.Admit(flow, c); err != nil {
+				t.Fatalf("flow %d, attempt %d: got %v, want admitted", tt.flow, i, err)
+			}
+		}
+		var rl *data.RateLimitError
+		if err := f.svc.Admit(tt.flow, c); !errors.As(err, &rl) || rl.RetryAfterSeconds < 1 {
+			t.Errorf("flow %d over budget: got %v, want a RateLimitError", tt.flow, err)
+		}
+		if err := f.svc.Admit(tt.flow, store.Client{IP: "203.0.113.6"}); err != nil {
+			t.Errorf("flow %d, another address: got %v, want admitted", tt.flow, err)
+		}
+	}
+}
+
 func TestService_Reset(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -233,10 +370,10 @@ func TestService_Reset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.svc.Forgot(ctx, slug, "ada@example.com", client); err != nil {
+	if err := f.svc.Forgot(ctx, slug, "ada@example.com"); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.svc.Forgot(ctx, slug, strings.Repeat("x", 300)+"@example.com", client); err != nil {
+	if err := f.svc.Forgot(ctx, slug, strings.Repeat("x", 300)+"@example.com"); err != nil {
 		t.Errorf("Forgot of an absurd email: got %v, want nil", err)
 	}
 	msgs, err := f.db.DueMessages(ctx, f.clock.Now(), 100)

@@ -4,11 +4,15 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -237,6 +241,9 @@ func (v *Verifier) Verify(token string) (Principal, error) {
 			return p, nil
 		}
 	}
+	if err := checkSegments(token); err != nil {
+		return Principal{}, fmt.Errorf("%w: %v", data.ErrUnauthorized, err)
+	}
 	tok, err := jwt.Parse([]byte(token),
 		jwt.WithKeyProvider(jws.KeyProviderFunc(v.provideKey)),
 		jwt.WithValidate(true),
@@ -309,15 +316,21 @@ func optAudience(s string) jwt.ParseOption {
 	return jwt.WithAudience(s)
 }
 
-// MaxClaimLength bounds sub and the tenant claim.
+// MaxClaimLength bounds sub (the tenant claim is bounded by
+// data.TenantPattern).
 const MaxClaimLength = 200
 
 func (v *Verifier) principalFrom(tok jwt.Token) (Principal, error) {
 	sub := tok.Subject()
 	raw, _ := tok.Get(v.tenantClaim)
 	tenant, _ := raw.(string)
-	if sub == "" || len(sub) > MaxClaimLength || tenant == "" || len(tenant) > MaxClaimLength || strings.ContainsRune(tenant, 0) {
-		return Principal{}, fmt.Errorf("%w: sub and %s must be non-empty strings", data.ErrUnauthorized, v.tenantClaim)
+	if sub == "" || len(sub) > MaxClaimLength || !data.SingleLine(sub) {
+		return Principal{}, fmt.Errorf("%w: sub must be a non-empty string of one line", data.ErrUnauthorized)
+	}
+	// The claim names the organization whose records the caller reaches:
+	// "../acme", a full-width "ａｃｍｅ" or "acme " must not each open one.
+	if !data.ValidTenantID(tenant) {
+		return Principal{}, fmt.Errorf("%w: %s must match %s", data.ErrUnauthorized, v.tenantClaim, data.TenantPattern)
 	}
 	p := Principal{Subject: sub, Tenant: data.TenantID(tenant)}
 	if s, ok := tok.Get("scope"); ok {
@@ -377,4 +390,74 @@ func (c *tokenCache) put(token string, p Principal, until, now time.Time) {
 		}
 	}
 	c.items[h] = cachedPrincipal{p, until}
+}
+
+// checkSegments holds the header and the claims of a compact JWT to what the
+// JSON parser of jwt.Parse lets through: each must be one JSON object with
+// nothing after it and no member named twice (which member wins differs
+// between parsers, RFC 7519 section 4); exp, nbf and iat must be numbers
+// (RFC 7519 NumericDate, never a string); and a crit header is refused, as
+// the service understands no extension it could list (RFC 7515 4.1.11).
+func checkSegments(token string) error {
+	parts := strings.SplitN(token, ".", 3)
+	header, err := base64.RawURLEncoding.DecodeString(parts[0])
+	if err != nil {
+		return errors.New("header is not base64url")
+	}
+	members, err := jsonObjectMembers(header)
+	if err != nil {
+		return fmt.Errorf("header %v", err)
+	}
+	if _, ok := members["crit"]; ok {
+		return errors.New("header lists crit extensions, none of which is supported")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return errors.New("claims are not base64url")
+	}
+	if members, err = jsonObjectMembers(payload); err != nil {
+		return fmt.Errorf("claims %v", err)
+	}
+	for _, name := range [...]string{jwt.ExpirationKey, jwt.NotBeforeKey, jwt.IssuedAtKey} {
+		if raw, ok := members[name]; ok {
+			if _, isNum := raw.(json.Number); !isNum {
+				return fmt.Errorf("claim %s is not a number", name)
+			}
+		}
+	}
+	return nil
+}
+
+// jsonObjectMembers reads b as one JSON object and returns its top-level
+// members (numbers as json.Number): an error for anything else, for bytes
+// after the object and for a member named twice.
+func jsonObjectMembers(b []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, errors.New("is not a JSON object")
+	}
+	members := map[string]any{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, errors.New("is not a JSON object")
+		}
+		name, _ := t.(string)
+		if _, dup := members[name]; dup {
+			return nil, fmt.Errorf("names member %q twice", name)
+		}
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			return nil, errors.New("is not a JSON object")
+		}
+		members[name] = v
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, errors.New("is not a JSON object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("has data after the JSON object")
+	}
+	return members, nil
 }

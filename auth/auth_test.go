@@ -400,6 +400,27 @@ func TestVerify_Claims(t *testing.T) {
 		{"org with NUL", Config{}, func(t *testing.T) string {
 			return signClaims(t, jwa.ES256, ecKey, with(func(c map[string]any) { c["org"] = "ac\x00me" }))
 		}, true},
+		{"org with a path", Config{}, func(t *testing.T) string {
+			return signClaims(t, jwa.ES256, ecKey, with(func(c map[string]any) { c["org"] = "../acme" }))
+		}, true},
+		{"org full width", Config{}, func(t *testing.T) string {
+			return signClaims(t, jwa.ES256, ecKey, with(func(c map[string]any) { c["org"] = "ａｃｍｅ" }))
+		}, true},
+		{"org trailing space", Config{}, func(t *testing.T) string {
+			return signClaims(t, jwa.ES256, ecKey, with(func(c map[string]any) { c["org"] = "acme " }))
+		}, true},
+		{"org upper case", Config{}, func(t *testing.T) string {
+			return signClaims(t, jwa.ES256, ecKey, with(func(c map[string]any) { c["org"] = "ACME" }))
+		}, true},
+		{"org with an escape code", Config{}, func(t *testing.T) string {
+			return signClaims(t, jwa.ES256, ecKey, with(func(c map[string]any) { c["org"] = "acme\x1b[2J" }))
+		}, true},
+		{"org too long", Config{}, func(t *testing.T) string {
+			return signClaims(t, jwa.ES256, ecKey, with(func(c map[string]any) { c["org"] = strings.Repeat("a", 64) }))
+		}, true},
+		{"sub with a direction override", Config{}, func(t *testing.T) string {
+			return signClaims(t, jwa.ES256, ecKey, with(func(c map[string]any) { c["sub"] = "staff\u202e1" }))
+		}, true},
 		{"org claim renamed", Config{TenantClaim: "tenant_id"}, func(t *testing.T) string {
 			return signClaims(t, jwa.ES256, ecKey, claimsAt(now))
 		}, true},

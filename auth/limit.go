@@ -55,7 +55,8 @@ func (l *Limiter) bucket(key string, now time.Time) *rate.Limiter {
 }
 
 // Blocked reports whether key has no event left at now, and how long until
-// it has one.
+// it has one. Blocked and then Spend is not one step: concurrent callers
+// can all pass Blocked first; Take is.
 func (l *Limiter) Blocked(key string, now time.Time) (bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -77,4 +78,28 @@ func (l *Limiter) Spend(key string, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.bucket(key, now).AllowN(now, 1)
+}
+
+// Take spends one event of key's bucket at now if it has one, in one step,
+// so that concurrent callers cannot all pass a check before any of them
+// spends. It returns a refund that gives the event back (for an attempt
+// that turned out not to count), or false and how long until an event is
+// free.
+func (l *Limiter) Take(key string, now time.Time) (refund func(), ok bool, wait time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.bucket(key, now)
+	r := b.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 || !r.OK() {
+		r.CancelAt(now)
+		return nil, false, d
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			r.CancelAt(now)
+		})
+	}, true, 0
 }

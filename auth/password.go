@@ -9,8 +9,11 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/crypto/argon2"
+
+	"github.com/salesos/portal/data"
 )
 
 // Argon2Params are argon2id's cost settings. They are written into every
@@ -35,22 +38,77 @@ const MaxPasswordBytes = 256
 
 // Hasher hashes and checks passwords, running at most a fixed number of
 // hashes at once so that a burst of logins cannot exhaust memory: each
-// argon2id hash holds MemoryKiB while it runs.
+// argon2id hash holds MemoryKiB while it runs. Requests that find every
+// slot taken wait in one of two bounded lines: logins (Check) are served
+// before new passwords (Hash), so a flood of invitation acceptances or
+// resets cannot delay sign-ins; a request that finds its line full fails
+// at once with a *data.BusyError instead of queueing.
 type Hasher struct {
 	params Argon2Params
-	sem    chan struct{}
+	onHash func()
+
+	mu   sync.Mutex
+	free int                // idle slots; never above zero while anyone waits
+	line [2][]chan struct{} // waiting requests by lane, first come first served
+	max  [2]int             // the bound of each line
 	// dummy is hashed against when there is no user, made on first need so
 	// that start-up does not spend a hash's memory.
 	dummy func() string
 }
 
+// Hashing lanes, in the order they are served.
+const (
+	laneCheck = iota // logins
+	laneHash         // new passwords: accepting an invitation, a reset
+)
+
+// HasherOptions tune NewHasherWith.
+type HasherOptions struct {
+	// Concurrent is how many hashes run at once (1 when below 1).
+	Concurrent int
+	// CheckQueue bounds the logins waiting for a slot (64 when 0).
+	CheckQueue int
+	// HashQueue bounds the new passwords waiting for a slot (16 when 0):
+	// enough for a team accepting its invitations together, few enough
+	// that a flood is turned away in well under a second of waiting.
+	HashQueue int
+	// OnHash, when not nil, is called as each hash starts in its slot
+	// (for metrics, and for tests that count the work done).
+	OnHash func()
+}
+
+// Default line bounds.
+const (
+	defaultCheckQueue = 64
+	defaultHashQueue  = 16
+)
+
+// BusyRetryAfter is the wait a client is told to take when the hasher's
+// line is full: about as long as a few hashes take.
+const BusyRetryAfter = time.Second
+
 // NewHasher returns a hasher with params that runs at most concurrent
-// hashes at a time.
+// hashes at a time, with the default line bounds.
 func NewHasher(params Argon2Params, concurrent int) *Hasher {
-	if concurrent < 1 {
-		concurrent = 1
+	return NewHasherWith(params, HasherOptions{Concurrent: concurrent})
+}
+
+// NewHasherWith returns a hasher with params and opt.
+func NewHasherWith(params Argon2Params, opt HasherOptions) *Hasher {
+	if opt.Concurrent < 1 {
+		opt.Concurrent = 1
 	}
-	h := &Hasher{params: params, sem: make(chan struct{}, concurrent)}
+	if opt.CheckQueue <= 0 {
+		opt.CheckQueue = defaultCheckQueue
+	}
+	if opt.HashQueue <= 0 {
+		opt.HashQueue = defaultHashQueue
+	}
+	if opt.OnHash == nil {
+		opt.OnHash = func() {}
+	}
+	h := &Hasher{params: params, onHash: opt.OnHash, free: opt.Concurrent,
+		max: [2]int{laneCheck: opt.CheckQueue, laneHash: opt.HashQueue}}
 	h.dummy = sync.OnceValue(func() string {
 		d, _ := h.hash("not a real password")
 		return d
@@ -58,26 +116,83 @@ func NewHasher(params Argon2Params, concurrent int) *Hasher {
 	return h
 }
 
-func (h *Hasher) acquire(ctx context.Context) error {
+// busy is what Hash and Check return when their line is full.
+func busy() error {
+	return &data.BusyError{RetryAfterSeconds: int(BusyRetryAfter / time.Second)}
+}
+
+// acquire takes a slot, waiting in lane's line when none is free.
+func (h *Hasher) acquire(ctx context.Context, lane int) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	if h.free > 0 {
+		h.free--
+		h.mu.Unlock()
+		return nil
+	}
+	if len(h.line[lane]) >= h.max[lane] {
+		h.mu.Unlock()
+		return busy()
+	}
+	ready := make(chan struct{})
+	h.line[lane] = append(h.line[lane], ready)
+	h.mu.Unlock()
 	select {
-	case h.sem <- struct{}{}:
+	case <-ready:
 		return nil
 	case <-ctx.Done():
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		for i, c := range h.line[lane] {
+			if c == ready {
+				h.line[lane] = append(h.line[lane][:i], h.line[lane][i+1:]...)
+				return ctx.Err()
+			}
+		}
+		// release handed the slot over as the context ended: pass it on.
+		h.releaseLocked()
 		return ctx.Err()
 	}
 }
 
-func (h *Hasher) release() { <-h.sem }
+// Waiting reports how many new passwords and how many logins wait for a
+// hashing slot.
+func (h *Hasher) Waiting() (hashes, checks int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.line[laneHash]), len(h.line[laneCheck])
+}
+
+// release gives a slot to the first waiter of the first lane that has
+// one, or frees it.
+func (h *Hasher) release() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.releaseLocked()
+}
+
+func (h *Hasher) releaseLocked() {
+	for lane := range h.line {
+		if q := h.line[lane]; len(q) > 0 {
+			h.line[lane] = q[1:]
+			close(q[0])
+			return
+		}
+	}
+	h.free++
+}
 
 // Hash returns the PHC-encoded argon2id hash of password. precheck, when
 // not nil, runs once a hashing slot is free and can cancel the work: many
 // concurrent requests for one single-use token then pay for one hash, not
-// for all of theirs.
+// for all of theirs. A full line is a *data.BusyError.
 func (h *Hasher) Hash(ctx context.Context, password string, precheck func() error) (string, error) {
 	if len(password) > MaxPasswordBytes {
 		return "", errors.New("password too long")
 	}
-	if err := h.acquire(ctx); err != nil {
+	if err := h.acquire(ctx, laneHash); err != nil {
 		return "", err
 	}
 	defer h.release()
@@ -86,6 +201,7 @@ func (h *Hasher) Hash(ctx context.Context, password string, precheck func() erro
 			return "", err
 		}
 	}
+	h.onHash()
 	return h.hash(password)
 }
 
@@ -103,11 +219,14 @@ func (h *Hasher) hash(password string) (string, error) {
 
 // Check reports whether password matches encoded. An empty encoded (no such
 // user) still spends one hash, so the answer takes as long either way.
+//
+// A full line is a *data.BusyError, returned before any hash.
 func (h *Hasher) Check(ctx context.Context, encoded, password string) (bool, error) {
-	if err := h.acquire(ctx); err != nil {
+	if err := h.acquire(ctx, laneCheck); err != nil {
 		return false, err
 	}
 	defer h.release()
+	h.onHash()
 	if encoded == "" {
 		encoded = h.dummy()
 		password += "\x00never"
