@@ -4,8 +4,10 @@ import (
 	"net/mail"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -85,6 +87,19 @@ func DefaultConfig(tenant TenantID, now time.Time) Config {
 	}
 }
 
+// ETag is the entity tag of the configuration as the API shows it: its
+// version in quotes ("7"). The defaults (version 1, which no change has
+// made) also name their slug ("1-acme"): an organization that has never
+// written its configuration is shown the first slug no other organization
+// holds, and that slug moves when another organization takes it, so the
+// version alone would name two representations.
+func (c Config) ETag() string {
+	if c.Version <= 1 {
+		return `"1-` + c.Slug + `"`
+	}
+	return `"` + strconv.FormatInt(c.Version, 10) + `"`
+}
+
 // DefaultSlug derives a valid slug from an organization ID: lowercase
 // letters and digits kept, every other run of characters folded to one dash.
 func DefaultSlug(tenant TenantID) string {
@@ -118,78 +133,91 @@ func ValidSlug(s string) bool { return slugRE.MatchString(s) }
 
 // Validate reports every invalid field at once.
 func (c Config) Validate() error {
-	bad := fieldErrors{}
-	if n := utf8.RuneCountInString(c.PortalName); n < 1 || n > MaxPortalName || strings.TrimSpace(c.PortalName) == "" {
-		bad.add("portalName", "must be 1 to 100 characters")
-	}
-	if !utf8.ValidString(c.PortalName) {
-		bad.add("portalName", "must be valid UTF-8")
+	bad := &FieldErrors{}
+	switch {
+	case c.PortalName == "":
+		bad.Add("portalName", "must be 1 to 100 characters")
+	case strings.TrimSpace(c.PortalName) == "" && SingleLine(c.PortalName):
+		bad.Add("portalName", "must not be only spaces")
+	default:
+		checkText(bad, "portalName", c.PortalName, MaxPortalName, false)
 	}
 	if !slugRE.MatchString(c.Slug) {
-		bad.add("slug", "must be 3 to 63 lowercase letters, digits or dashes, starting and ending with a letter or digit")
+		bad.Add("slug", "must be 3 to 63 lowercase letters, digits or dashes, starting and ending with a letter or digit")
 	}
 	if c.CustomDomain != "" && (len(c.CustomDomain) > 253 || !hostRE.MatchString(c.CustomDomain)) {
-		bad.add("customDomain", "must be a domain name such as portal.example.com")
+		bad.Add("customDomain", "must be a domain name such as portal.example.com")
 	}
-	if !utf8.ValidString(c.WelcomeMessage) || utf8.RuneCountInString(c.WelcomeMessage) > MaxWelcomeMessage {
-		bad.add("welcomeMessage", "must be at most 2000 characters")
-	}
+	checkText(bad, "welcomeMessage", c.WelcomeMessage, MaxWelcomeMessage, true)
 	if c.SupportEmail != "" && !ValidEmail(c.SupportEmail) {
-		bad.add("supportEmail", "must be an email address")
+		bad.Add("supportEmail", "must be an email address")
 	}
 	checkHTTPS(bad, "branding.logoUrl", c.Branding.LogoURL)
 	checkHTTPS(bad, "branding.faviconUrl", c.Branding.FaviconURL)
 	if c.Branding.PrimaryColor != "" && !colorRE.MatchString(c.Branding.PrimaryColor) {
-		bad.add("branding.primaryColor", "must be a colour as #rrggbb")
+		bad.Add("branding.primaryColor", "must be a colour as #rrggbb")
 	}
 	if c.Branding.AccentColor != "" && !colorRE.MatchString(c.Branding.AccentColor) {
-		bad.add("branding.accentColor", "must be a colour as #rrggbb")
+		bad.Add("branding.accentColor", "must be a colour as #rrggbb")
 	}
 	a := c.Auth
 	if a.SessionTTLMinutes < 5 || a.SessionTTLMinutes > 43200 {
-		bad.add("auth.sessionTtlMinutes", "must be 5 to 43200")
+		bad.Add("auth.sessionTtlMinutes", "must be 5 to 43200")
 	}
 	if a.IdleTimeoutMinutes < 5 || a.IdleTimeoutMinutes > max(a.SessionTTLMinutes, 5) {
-		bad.add("auth.idleTimeoutMinutes", "must be 5 to auth.sessionTtlMinutes")
+		bad.Add("auth.idleTimeoutMinutes", "must be 5 to auth.sessionTtlMinutes")
 	}
 	if a.PasswordMinLength < 8 || a.PasswordMinLength > 128 {
-		bad.add("auth.passwordMinLength", "must be 8 to 128")
+		bad.Add("auth.passwordMinLength", "must be 8 to 128")
 	}
 	if len(a.AllowedEmailDomains) > MaxDomains {
-		bad.add("auth.allowedEmailDomains", "must list at most 100 domains")
+		bad.Add("auth.allowedEmailDomains", "must list at most 100 domains")
 	}
 	seen := map[string]bool{}
 	for _, d := range a.AllowedEmailDomains {
 		if len(d) > 253 || !hostRE.MatchString(d) {
-			bad.add("auth.allowedEmailDomains", "must list domain names such as example.com")
+			bad.Add("auth.allowedEmailDomains", "must list domain names such as example.com")
 			break
 		}
 		if seen[strings.ToLower(d)] {
-			bad.add("auth.allowedEmailDomains", "must not list a domain twice")
+			bad.Add("auth.allowedEmailDomains", "must not list a domain twice")
 			break
 		}
 		seen[strings.ToLower(d)] = true
 	}
 	if e := c.Invitations.ExpiryHours; e < 1 || e > 720 {
-		bad.add("invitations.expiryHours", "must be 1 to 720")
+		bad.Add("invitations.expiryHours", "must be 1 to 720")
 	}
-	return bad.err()
+	return bad.Err()
 }
 
-func checkHTTPS(bad fieldErrors, field, raw string) {
+func checkHTTPS(bad *FieldErrors, field, raw string) {
 	if raw == "" {
 		return
 	}
 	u, err := url.Parse(raw)
-	if err != nil || len(raw) > MaxURL || u.Scheme != "https" || u.Host == "" || u.User != nil {
-		bad.add(field, "must be an https URL")
+	switch {
+	case len(raw) > MaxURL:
+		bad.Add(field, "must be at most "+strconv.Itoa(MaxURL)+" characters")
+	case !SingleLine(raw):
+		bad.Add(field, SingleLineRule)
+	case err != nil || u.Scheme != "https":
+		bad.Add(field, "must be an https URL")
+	case u.Host == "":
+		bad.Add(field, "must be an https URL with a host")
+	case u.User != nil:
+		bad.Add(field, "must not hold a user name or password")
 	}
 }
 
-// ValidEmail reports whether s is a plain addr-spec (no display name) of at
-// most 254 bytes with a domain part.
+// ValidEmail reports whether s is a bare address of at most 254 bytes: a
+// plain addr-spec (no display name, no quoted local part, no comment) whose
+// domain is a host name of two or more labels. Characters that mean
+// something in a mailto: link or a URL (? & % # and the like) are refused
+// in the local part too, so an address printed into a link stays one
+// address: "x@y.z?cc=..." is not an email address.
 func ValidEmail(s string) bool {
-	if len(s) > 254 || s == "" || strings.TrimSpace(s) != s {
+	if len(s) > 254 || s == "" || strings.TrimSpace(s) != s || !utf8.ValidString(s) {
 		return false
 	}
 	a, err := mail.ParseAddress(s)
@@ -197,7 +225,54 @@ func ValidEmail(s string) bool {
 		return false
 	}
 	at := strings.LastIndexByte(s, '@')
-	return at > 0 && at < len(s)-1 && !strings.ContainsAny(s, "<>\r\n")
+	if at <= 0 || at == len(s)-1 {
+		return false
+	}
+	return validLocalPart(s[:at]) && validMailDomain(s[at+1:])
+}
+
+// validLocalPart accepts a dot-atom of letters, digits and the atext
+// characters that are inert in a URL.
+func validLocalPart(s string) bool {
+	if len(s) > 64 || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case r < utf8.RuneSelf && (isASCIIAlnum(byte(r)) || strings.ContainsRune(".!$'*+-/=^_`{|}~", r)):
+		case r >= utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r)):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validMailDomain accepts a host name of two or more labels, each 1..63
+// bytes of letters, digits and inner dashes (international letters too).
+func validMailDomain(s string) bool {
+	labels := strings.Split(s, ".")
+	if len(labels) < 2 || len(s) > 253 {
+		return false
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for _, r := range l {
+			switch {
+			case r < utf8.RuneSelf && (isASCIIAlnum(byte(r)) || r == '-'):
+			case r >= utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r)):
+			default:
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func isASCIIAlnum(c byte) bool {
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
 }
 
 // NormalizeEmail is the form emails are compared and indexed in.

@@ -265,6 +265,22 @@ func TestValidEmail(t *testing.T) {
 		{"<a@example.com>", false},
 		{"a@example.com\r\nBcc: x@y.z", false},
 		{strings.Repeat("a", 64) + "@" + strings.Repeat("b", 186) + ".com", false}, // 255 bytes
+		{"x@y.z?cc=victim@example.com", false},                                     // mailto injection
+		{"x@y.z&body=hi", false},
+		{"x?subject=hi@example.com", false},
+		{"x%0a@example.com", false},
+		{"x#frag@example.com", false},
+		{`"quoted"@example.com`, false},
+		{"a(comment)@example.com", false},
+		{"a@[127.0.0.1]", false},
+		{"a@b", false},
+		{"a@-b.com", false},
+		{"a@b..com", false},
+		{".a@example.com", false},
+		{"a..b@example.com", false},
+		{"o'brien@example.ie", true},
+		{"josé@exämple.com", true},
+		{"a\u202e@example.com", false},
 	}
 	for _, tt := range tests {
 		if got := data.ValidEmail(tt.in); got != tt.want {

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Contact is a person in an organization's contact directory, who may be
@@ -35,29 +34,21 @@ const (
 // a name; the email is optional so that a directory can hold people who are
 // not yet reachable by email.
 func (c Contact) Validate() error {
-	bad := fieldErrors{}
+	bad := &FieldErrors{}
 	if c.Email != "" && !ValidEmail(c.Email) {
-		bad.add("email", "must be an email address")
+		bad.Add("email", "must be an email address")
 	}
-	if !ValidName(c.FirstName) {
-		bad.add("firstName", "must be at most 100 characters")
-	}
-	if !ValidName(c.LastName) {
-		bad.add("lastName", "must be at most 100 characters")
-	}
+	checkText(bad, "firstName", c.FirstName, MaxNameLength, false)
+	checkText(bad, "lastName", c.LastName, MaxNameLength, false)
 	if c.Email == "" && strings.TrimSpace(c.FirstName) == "" && strings.TrimSpace(c.LastName) == "" {
-		bad.add("email", "is required when there is no name")
+		bad.Add("email", "is required when there is no name")
 	}
-	if !utf8.ValidString(c.Phone) || utf8.RuneCountInString(c.Phone) > MaxPhone || strings.ContainsAny(c.Phone, "\x00\r\n") {
-		bad.add("phone", "must be at most 40 characters")
+	checkText(bad, "phone", c.Phone, MaxPhone, false)
+	checkText(bad, "company", c.Company, MaxCompany, false)
+	if p := refProblem(c.AccountID); p != "" {
+		bad.Add("accountId", p)
 	}
-	if !utf8.ValidString(c.Company) || utf8.RuneCountInString(c.Company) > MaxCompany || strings.ContainsAny(c.Company, "\x00\r\n") {
-		bad.add("company", "must be at most 200 characters")
-	}
-	if !ValidRef(c.AccountID) {
-		bad.add("accountId", "must be at most 100 printable characters without spaces")
-	}
-	return bad.err()
+	return bad.Err()
 }
 
 // ContactPatch is a partial update of a contact: nil fields stay as they are.
@@ -87,7 +78,7 @@ func (p ContactPatch) Apply(c *Contact) {
 
 // MaxImportErrors caps the row errors one import reports, so that a file of
 // garbage does not produce a 10,000-entry problem document.
-const MaxImportErrors = 100
+const MaxImportErrors = MaxFieldErrors
 
 // Matches reports whether q occurs, ignoring case, in the contact's email,
 // first name, last name, full name ("first last") or company. An empty q
@@ -107,10 +98,9 @@ func (c Contact) Matches(q string) bool {
 
 // ImportErrors collects the problems of an import file row by row, as fields
 // named rows[i].<field> (i counts data rows from 0), up to MaxImportErrors
-// entries; the last entry says so when more were dropped.
+// entries; the ones past the cap are counted (ValidationError.Omitted).
 type ImportErrors struct {
-	fields fieldErrors
-	more   bool
+	fields FieldErrors
 }
 
 // Add records reason for field of row i; an empty field names the row itself.
@@ -119,17 +109,7 @@ func (e *ImportErrors) Add(i int, field, reason string) {
 	if field != "" {
 		name += "." + field
 	}
-	if e.fields == nil {
-		e.fields = fieldErrors{}
-	}
-	if _, ok := e.fields[name]; ok {
-		return
-	}
-	if len(e.fields) >= MaxImportErrors-1 {
-		e.more = true
-		return
-	}
-	e.fields.add(name, reason)
+	e.fields.Add(name, reason)
 }
 
 // AddErr records every field of err, a *ValidationError, for row i. Any
@@ -150,31 +130,14 @@ func (e *ImportErrors) AddErr(i int, err error) {
 	for _, k := range keys {
 		e.Add(i, k, ve.Fields[k])
 	}
+	e.fields.omitted += ve.Omitted
 }
 
-// Len is the number of errors recorded (dropped ones included as one).
-func (e *ImportErrors) Len() int {
-	n := len(e.fields)
-	if e.more {
-		n++
-	}
-	return n
-}
+// Len is the number of errors recorded, omitted ones included.
+func (e *ImportErrors) Len() int { return e.fields.Len() }
 
 // Err returns the collected errors as a *ValidationError, or nil if none.
-func (e *ImportErrors) Err() error {
-	if e.Len() == 0 {
-		return nil
-	}
-	out := make(map[string]string, len(e.fields)+1)
-	for k, v := range e.fields {
-		out[k] = v
-	}
-	if e.more {
-		out["rows"] = "has more invalid rows; only the first " + strconv.Itoa(MaxImportErrors-1) + " errors are listed"
-	}
-	return &ValidationError{Fields: out}
-}
+func (e *ImportErrors) Err() error { return e.fields.Err() }
 
 // ValidateImport checks the rows of a contact import all at once: their
 // number (1..MaxImportRows), each row's fields, and that no email appears
@@ -190,8 +153,8 @@ func ValidateImport(rows []Contact) error {
 	first := make(map[string]int, len(rows))
 	for i, c := range rows {
 		errs.AddErr(i, c.Validate())
-		if c.Email == "" {
-			continue
+		if c.Email == "" || !ValidEmail(c.Email) {
+			continue // an invalid email is reported once, not also as a repeat
 		}
 		key := NormalizeEmail(c.Email)
 		if j, ok := first[key]; ok {

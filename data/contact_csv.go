@@ -1,6 +1,7 @@
 package data
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/csv"
 	"errors"
@@ -44,18 +45,24 @@ func contactColumns() map[string]func(*Contact, string) {
 	}
 }
 
-// ParseContactsCSV reads an import body in CSV (RFC 4180): a header row
-// naming the columns (email, firstName, lastName, phone, company, accountId
-// in any order and case; unknown or repeated names are a 422), then one
-// contact per row with as many fields as the header. Cells are trimmed of
-// surrounding white space. A leading UTF-8 byte order mark is skipped;
-// anything else that is not UTF-8 is a 422.
+// ParseContactsCSV is ReadContactsCSV of a body in memory.
 func ParseContactsCSV(body []byte) ([]Contact, error) {
-	body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf"))
-	if !utf8.Valid(body) {
-		return nil, Invalid("", "must be UTF-8 text")
+	return ReadContactsCSV(bytes.NewReader(body))
+}
+
+// ReadContactsCSV reads an import body in CSV (RFC 4180) record by record,
+// never holding more of it than one record: a header row naming the columns
+// (email, firstName, lastName, phone, company, accountId in any order and
+// case; unknown or repeated names are a 422), then one contact per row with
+// as many fields as the header. Cells are trimmed of surrounding white
+// space. A leading UTF-8 byte order mark is skipped; anything else that is
+// not UTF-8 is a 422. An error of r itself is returned wrapped, as it is.
+func ReadContactsCSV(r io.Reader) ([]Contact, error) {
+	br := bufio.NewReader(r)
+	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte("\xef\xbb\xbf")) {
+		_, _ = br.Discard(3)
 	}
-	cr := csv.NewReader(bytes.NewReader(body))
+	cr := csv.NewReader(br)
 	cr.LazyQuotes = false
 	cr.FieldsPerRecord = 0 // the header's count binds every row
 	cr.ReuseRecord = true
@@ -64,29 +71,36 @@ func ParseContactsCSV(body []byte) ([]Contact, error) {
 	if errors.Is(err, io.EOF) {
 		return nil, Invalid("", "must start with a header row naming the columns")
 	}
+	if err := readProblem(err); err != nil {
+		return nil, err
+	}
 	if err != nil {
 		return nil, Invalid("header", csvProblem(err))
 	}
+	if !validUTF8(header) {
+		return nil, Invalid("", "must be UTF-8 text")
+	}
 	width := len(header)
 	setters := make([]func(*Contact, string), width)
-	hdrErrs := map[string]string{}
+	var hdrErrs FieldErrors
 	seen := map[string]int{}
+	columns := contactColumns()
 	for i, name := range header {
 		key := strings.ToLower(strings.TrimSpace(name))
 		field := "header[" + strconv.Itoa(i) + "]"
-		set, ok := contactColumns()[key]
+		set, ok := columns[key]
 		switch {
 		case !ok:
-			hdrErrs[field] = "is not a known column; use email, firstName, lastName, phone, company or accountId"
+			hdrErrs.Add(field, "is not a known column; use email, firstName, lastName, phone, company or accountId")
 		case seen[key] > 0:
-			hdrErrs[field] = "repeats column header[" + strconv.Itoa(seen[key]-1) + "]"
+			hdrErrs.Add(field, "repeats column header["+strconv.Itoa(seen[key]-1)+"]")
 		default:
 			seen[key] = i + 1
 			setters[i] = set
 		}
 	}
-	if len(hdrErrs) > 0 {
-		return nil, &ValidationError{Fields: hdrErrs}
+	if err := hdrErrs.Err(); err != nil {
+		return nil, err
 	}
 
 	var rows []Contact
@@ -96,8 +110,14 @@ func ParseContactsCSV(body []byte) ([]Contact, error) {
 		if errors.Is(err, io.EOF) {
 			break
 		}
+		if err := readProblem(err); err != nil {
+			return nil, err
+		}
 		if i >= MaxImportRows {
 			return nil, ImportTooLarge()
+		}
+		if !validUTF8(rec) {
+			return nil, Invalid("", "must be UTF-8 text")
 		}
 		var pe *csv.ParseError
 		if errors.As(err, &pe) && errors.Is(pe.Err, csv.ErrFieldCount) {
@@ -122,6 +142,25 @@ func ParseContactsCSV(body []byte) ([]Contact, error) {
 		return nil, RowErrors(rows, bad)
 	}
 	return rows, nil
+}
+
+// readProblem returns err wrapped when it is an error of the underlying
+// reader (a body cut off or over its limit) rather than of the CSV.
+func readProblem(err error) error {
+	var pe *csv.ParseError
+	if err == nil || errors.Is(err, io.EOF) || errors.As(err, &pe) {
+		return nil
+	}
+	return fmt.Errorf("read csv: %w", err)
+}
+
+func validUTF8(rec []string) bool {
+	for _, f := range rec {
+		if !utf8.ValidString(f) {
+			return false
+		}
+	}
+	return true
 }
 
 // csvProblem describes a CSV syntax error in the client's terms, without

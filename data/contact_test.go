@@ -2,10 +2,12 @@ package data_test
 
 import (
 	"errors"
+	"io"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/salesos/portal/data"
 )
@@ -77,7 +79,7 @@ func TestValidateImport(t *testing.T) {
 		{"too many", many, []string{"rows"}, 1},
 		{"bad rows", []data.Contact{ok, {Email: "x"}, {Phone: strings.Repeat("9", 50), FirstName: "P"}}, []string{"rows[1].email", "rows[2].phone"}, 2},
 		{"duplicate email names both rows", []data.Contact{ok, {FirstName: "B"}, {Email: "A@EXAMPLE.com"}}, []string{"rows[0].email", "rows[2].email"}, 2},
-		{"capped", garbage, []string{"rows[0].email", "rows"}, data.MaxImportErrors},
+		{"capped", garbage, []string{"rows[0].email"}, data.MaxImportErrors},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,6 +102,9 @@ func TestValidateImport(t *testing.T) {
 		})
 	}
 	var ve *data.ValidationError
+	if err := data.ValidateImport(garbage); !errors.As(err, &ve) || ve.Count() != len(garbage) {
+		t.Errorf("got %v, want %d errors counted", err, len(garbage))
+	}
 	err := data.ValidateImport([]data.Contact{ok, ok})
 	if !errors.As(err, &ve) || !strings.Contains(ve.Fields["rows[1].email"], "rows[0]") {
 		t.Errorf("got %v, want rows[1].email naming rows[0]", err)
@@ -117,4 +122,25 @@ func contactInvalidFields(err error) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// TestReadContactsCSV_Streams checks that a CSV import is read record by
+// record: a bad header is refused while the rest of the body has not come.
+func TestReadContactsCSV_Streams(t *testing.T) {
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go func() { _, _ = io.WriteString(pw, "nope,email\n") }()
+	done := make(chan error, 1)
+	go func() {
+		_, err := data.ReadContactsCSV(pr)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if got := contactInvalidFields(err); len(got) != 1 || got[0] != "header[0]" {
+			t.Fatalf("got %v, want header[0] invalid", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("got no answer while the body was open, want one once the header was read")
+	}
 }

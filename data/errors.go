@@ -5,6 +5,7 @@ package data
 import (
 	"errors"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -28,8 +29,21 @@ var (
 	ErrRateLimited = errors.New("rate limited")
 )
 
-// ValidationError maps each invalid field to a short reason.
-type ValidationError struct{ Fields map[string]string }
+// MaxFieldErrors caps the fields one ValidationError lists: a body with a
+// million unknown members must not become a problem document (and a map)
+// a thousand times its size. Errors past the cap are only counted.
+const MaxFieldErrors = 100
+
+// ValidationError maps each invalid field to a short reason. Fields holds at
+// most MaxFieldErrors entries when built by FieldErrors; Omitted counts the
+// further errors that were found but not listed.
+type ValidationError struct {
+	Fields  map[string]string
+	Omitted int
+}
+
+// Count is the number of errors found, listed or not.
+func (e *ValidationError) Count() int { return len(e.Fields) + e.Omitted }
 
 // Error lists the invalid fields in a stable order.
 func (e *ValidationError) Error() string {
@@ -42,23 +56,71 @@ func (e *ValidationError) Error() string {
 	for i, k := range keys {
 		parts[i] = k + ": " + e.Fields[k]
 	}
-	return "invalid " + strings.Join(parts, "; ")
-}
-
-// fieldErrors collects reasons per field; err returns nil when none were added.
-type fieldErrors map[string]string
-
-func (f fieldErrors) add(field, reason string) {
-	if _, ok := f[field]; !ok {
-		f[field] = reason
+	msg := "invalid " + strings.Join(parts, "; ")
+	if e.Omitted > 0 {
+		msg += "; and " + strconv.Itoa(e.Omitted) + " more"
 	}
+	return msg
 }
 
-func (f fieldErrors) err() error {
-	if len(f) == 0 {
+// FieldErrors collects reasons per field, the first reason of a field
+// winning, up to MaxFieldErrors fields; past the cap it only counts. The
+// zero value is ready to use.
+type FieldErrors struct {
+	fields  map[string]string
+	omitted int
+}
+
+// Add records reason for field unless field already has one. Past the cap
+// every call counts, as remembering the names it drops would cost what the
+// cap saves.
+func (f *FieldErrors) Add(field, reason string) {
+	if _, ok := f.fields[field]; ok {
+		return
+	}
+	if len(f.fields) >= MaxFieldErrors {
+		f.omitted++
+		return
+	}
+	if f.fields == nil {
+		f.fields = make(map[string]string)
+	}
+	f.fields[field] = reason
+}
+
+// AddErr records every field of err, a *ValidationError, with prefix before
+// each name; its omitted count carries over. Other errors are ignored.
+func (f *FieldErrors) AddErr(prefix string, err error) {
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		return
+	}
+	keys := make([]string, 0, len(ve.Fields))
+	for k := range ve.Fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // the cap keeps the same entries on every run
+	for _, k := range keys {
+		f.Add(prefix+k, ve.Fields[k])
+	}
+	f.omitted += ve.Omitted
+}
+
+// Has reports whether field has a reason.
+func (f *FieldErrors) Has(field string) bool {
+	_, ok := f.fields[field]
+	return ok
+}
+
+// Len is the number of errors recorded, omitted ones included.
+func (f *FieldErrors) Len() int { return len(f.fields) + f.omitted }
+
+// Err returns the collected errors as a *ValidationError, or nil if none.
+func (f *FieldErrors) Err() error {
+	if f.Len() == 0 {
 		return nil
 	}
-	return &ValidationError{Fields: f}
+	return &ValidationError{Fields: f.fields, Omitted: f.omitted}
 }
 
 // Invalid returns a ValidationError for one field.
@@ -88,3 +150,18 @@ func (e *ConflictError) Unwrap() error { return ErrConflict }
 
 // Conflict returns a ConflictError with reason.
 func Conflict(reason string) error { return &ConflictError{Reason: reason} }
+
+// ErrBusy reports work turned away because the service is at capacity;
+// the same request may succeed later.
+var ErrBusy = errors.New("busy")
+
+// BusyError reports work turned away at capacity and when to try again.
+type BusyError struct {
+	RetryAfterSeconds int
+}
+
+// Error says the service is busy.
+func (e *BusyError) Error() string { return "busy" }
+
+// Unwrap makes errors.Is(err, ErrBusy) true.
+func (e *BusyError) Unwrap() error { return ErrBusy }

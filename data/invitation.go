@@ -2,7 +2,6 @@ package data
 
 import (
 	"time"
-	"unicode/utf8"
 )
 
 // InvitationStatus is where an invitation is in its lifecycle:
@@ -120,27 +119,21 @@ type InvitationRequest struct {
 
 // Validate reports every invalid field at once.
 func (r InvitationRequest) Validate() error {
-	bad := fieldErrors{}
+	bad := &FieldErrors{}
 	if !ValidEmail(r.Email) {
-		bad.add("email", "must be an email address")
+		bad.Add("email", "must be an email address")
 	}
-	if !ValidName(r.FirstName) {
-		bad.add("firstName", "must be at most 100 characters")
-	}
-	if !ValidName(r.LastName) {
-		bad.add("lastName", "must be at most 100 characters")
-	}
-	if !ValidRef(r.AccountID) {
-		bad.add("accountId", "must be at most 100 printable characters without spaces")
+	checkText(bad, "firstName", r.FirstName, MaxNameLength, false)
+	checkText(bad, "lastName", r.LastName, MaxNameLength, false)
+	if p := refProblem(r.AccountID); p != "" {
+		bad.Add("accountId", p)
 	}
 	if r.Role != "" && !r.Role.Valid() {
-		bad.add("role", "must be member or admin")
+		bad.Add("role", "must be member or admin")
 	}
-	if !utf8.ValidString(r.Message) || utf8.RuneCountInString(r.Message) > MaxInvitationMessage {
-		bad.add("message", "must be at most 2000 characters")
-	}
+	checkText(bad, "message", r.Message, MaxInvitationMessage, true)
 	if r.ExpiresInHours != 0 && (r.ExpiresInHours < MinExpiryHours || r.ExpiresInHours > MaxExpiryHours) {
-		bad.add("expiresInHours", "must be 1 to 720")
+		bad.Add("expiresInHours", "must be 1 to 720")
 	}
-	return bad.err()
+	return bad.Err()
 }

@@ -3,7 +3,6 @@ package data
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"math"
 	"sort"
 	"strconv"
@@ -36,10 +35,10 @@ const MaxPatchDepth = 8
 // value in defaults. Unknown, read-only and mistyped members are reported all
 // at once as a ValidationError. Only writable fields of c change.
 func ApplyConfigPatch(c Config, patch map[string]any, defaults Config) (Config, error) {
-	bad := fieldErrors{}
+	bad := &FieldErrors{}
 	for k := range patch {
 		if readOnlyConfigFields[k] {
-			bad.add(k, "is read-only")
+			bad.Add(k, "is read-only")
 		}
 	}
 	tmpl := toMap(writableOf(defaults))
@@ -64,13 +63,8 @@ func ApplyConfigPatch(c Config, patch map[string]any, defaults Config) (Config, 
 	out := c
 	out.Enabled, out.PortalName, out.Slug, out.CustomDomain = w.Enabled, w.PortalName, w.Slug, w.CustomDomain
 	out.WelcomeMessage, out.SupportEmail, out.Branding, out.Auth, out.Invitations = w.WelcomeMessage, w.SupportEmail, w.Branding, w.Auth, w.Invitations
-	var ve *ValidationError
-	if err := out.Validate(); errors.As(err, &ve) {
-		for k, v := range ve.Fields {
-			bad.add(k, v)
-		}
-	}
-	if err := bad.err(); err != nil {
+	bad.AddErr("", out.Validate())
+	if err := bad.Err(); err != nil {
 		return c, err
 	}
 	return out, nil
@@ -92,7 +86,7 @@ func toMap(v any) map[string]any {
 // checkShape reports patch members that the template does not have, or whose
 // JSON type differs from the template's, and returns the patch without them.
 // Nulls are always allowed.
-func checkShape(bad fieldErrors, prefix string, patch, tmpl map[string]any, depth int) map[string]any {
+func checkShape(bad *FieldErrors, prefix string, patch, tmpl map[string]any, depth int) map[string]any {
 	clean := make(map[string]any, len(patch))
 	keys := make([]string, 0, len(patch))
 	for k := range patch {
@@ -106,7 +100,7 @@ func checkShape(bad fieldErrors, prefix string, patch, tmpl map[string]any, dept
 		}
 		want, ok := tmpl[k]
 		if !ok {
-			bad.add(field, "is not a known field")
+			bad.Add(field, "is not a known field")
 			continue
 		}
 		got := patch[k]
@@ -119,24 +113,24 @@ func checkShape(bad fieldErrors, prefix string, patch, tmpl map[string]any, dept
 		case map[string]any:
 			sub, ok := got.(map[string]any)
 			if !ok {
-				bad.add(field, "must be an object")
+				bad.Add(field, "must be an object")
 				okShape = false
 			} else if depth < MaxPatchDepth {
 				got = checkShape(bad, field+".", sub, w, depth+1)
 			}
 		case bool:
 			if _, ok := got.(bool); !ok {
-				bad.add(field, "must be true or false")
+				bad.Add(field, "must be true or false")
 				okShape = false
 			}
 		case string:
 			if _, ok := got.(string); !ok {
-				bad.add(field, "must be a string")
+				bad.Add(field, "must be a string")
 				okShape = false
 			}
 		case json.Number:
 			if !isInt(got) {
-				bad.add(field, "must be a whole number")
+				bad.Add(field, "must be a whole number")
 				okShape = false
 			} else if n, ok := got.(json.Number); ok {
 				// 48.0 and 4.8e1 are whole numbers too: write them as 48.
@@ -146,13 +140,13 @@ func checkShape(bad fieldErrors, prefix string, patch, tmpl map[string]any, dept
 		case []any:
 			arr, ok := got.([]any)
 			if !ok {
-				bad.add(field, "must be an array of strings")
+				bad.Add(field, "must be an array of strings")
 				okShape = false
 				break
 			}
 			for _, e := range arr {
 				if _, ok := e.(string); !ok {
-					bad.add(field, "must be an array of strings")
+					bad.Add(field, "must be an array of strings")
 					okShape = false
 					break
 				}

@@ -87,6 +87,9 @@ type MailData struct {
 	Message      string    `json:"message,omitempty"`
 	Link         string    `json:"link"`
 	ExpiresAt    time.Time `json:"expiresAt"`
+	// TicketSubject and AuthorName are set on ticket mail.
+	TicketSubject string `json:"ticketSubject,omitempty"`
+	AuthorName    string `json:"authorName,omitempty"`
 }
 
 // Stats are an organization's counts, as GET /stats returns them.
@@ -111,6 +114,12 @@ type Stats struct {
 		Last7d  int64 `json:"last7d"`
 		Last30d int64 `json:"last30d"`
 	} `json:"logins"`
+	Tickets struct {
+		Open    int64 `json:"open"`
+		Pending int64 `json:"pending"`
+		Solved  int64 `json:"solved"`
+		Closed  int64 `json:"closed"`
+	} `json:"tickets"`
 	AcceptanceRate float64 `json:"acceptanceRate"`
 	Features       struct {
 		Enabled int `json:"enabled"`

@@ -76,9 +76,26 @@ const (
 	MaxRefLength  = 100
 )
 
-// ValidName reports whether a first or last name is acceptable (may be empty).
+// ValidName reports whether a first or last name is acceptable (may be
+// empty): SingleLine text of at most MaxNameLength characters.
 func ValidName(s string) bool {
-	return utf8.ValidString(s) && utf8.RuneCountInString(s) <= MaxNameLength && !strings.ContainsAny(s, "\x00\r\n")
+	return SingleLine(s) && utf8.RuneCountInString(s) <= MaxNameLength
+}
+
+// NameProblem says what is wrong with a first or last name, naming the rule
+// that fails, or returns "" when ValidName holds.
+func NameProblem(s string) string { return textRule(s, MaxNameLength, false) }
+
+// refProblem says what is wrong with an external reference, or returns ""
+// when ValidRef holds.
+func refProblem(s string) string {
+	switch {
+	case len(s) > MaxRefLength:
+		return "must be at most " + strconv.Itoa(MaxRefLength) + " characters"
+	case !ValidRef(s):
+		return "must be printable ASCII characters without spaces"
+	}
+	return ""
 }
 
 // ValidRef reports whether an external reference such as accountId is
@@ -97,26 +114,22 @@ func ValidRef(s string) bool {
 
 // Validate reports every invalid field at once.
 func (u User) Validate() error {
-	bad := fieldErrors{}
+	bad := &FieldErrors{}
 	if !ValidEmail(u.Email) {
-		bad.add("email", "must be an email address")
+		bad.Add("email", "must be an email address")
 	}
-	if !ValidName(u.FirstName) {
-		bad.add("firstName", "must be at most 100 characters")
-	}
-	if !ValidName(u.LastName) {
-		bad.add("lastName", "must be at most 100 characters")
-	}
-	if !ValidRef(u.AccountID) {
-		bad.add("accountId", "must be at most 100 printable characters without spaces")
+	checkText(bad, "firstName", u.FirstName, MaxNameLength, false)
+	checkText(bad, "lastName", u.LastName, MaxNameLength, false)
+	if p := refProblem(u.AccountID); p != "" {
+		bad.Add("accountId", p)
 	}
 	if !u.Role.Valid() {
-		bad.add("role", "must be member or admin")
+		bad.Add("role", "must be member or admin")
 	}
 	if !u.Status.Valid() {
-		bad.add("status", "must be invited, active or revoked")
+		bad.Add("status", "must be invited, active or revoked")
 	}
-	return bad.err()
+	return bad.Err()
 }
 
 // MaxPasswordLength bounds passwords (in characters); argon2id hashes at
