@@ -37,6 +37,10 @@ func templatesFor(kind string) (file, action string, ok bool) {
 		return "invitation", "Accept invitation", true
 	case data.MailPasswordReset:
 		return "password_reset", "Reset password", true
+	case data.MailTicketReply:
+		return "ticket_reply", "View the reply", true
+	case data.MailTicketMessage:
+		return "ticket_message", "Open the ticket", true
 	}
 	return "", "", false
 }
@@ -53,7 +57,7 @@ type templateSet struct {
 // safe to execute concurrently.
 var templateSets = sync.OnceValues(func() (map[string]templateSet, error) {
 	sets := map[string]templateSet{}
-	for _, kind := range []string{data.MailInvitation, data.MailPasswordReset} {
+	for _, kind := range []string{data.MailInvitation, data.MailPasswordReset, data.MailTicketReply, data.MailTicketMessage} {
 		file, _, _ := templatesFor(kind)
 		tt, err := texttemplate.ParseFS(templateFS, "templates/"+file+".txt")
 		if err != nil {
@@ -108,6 +112,9 @@ type view struct {
 	Link         string
 	Expires      string
 	Action       string
+	// TicketSubject and AuthorName are set on ticket mail, one line each.
+	TicketSubject string
+	AuthorName    string
 }
 
 // Render returns the subject and the plain-text and HTML bodies of m. Every
@@ -156,11 +163,13 @@ func newView(m data.OutboxMessage) (view, error) {
 		return view{}, errors.New("link must be an absolute http or https URL")
 	}
 	v := view{
-		To:           m.To,
-		PortalName:   strings.Join(strings.Fields(d.PortalName), " "),
-		PrimaryColor: d.PrimaryColor,
-		FirstName:    strings.Join(strings.Fields(d.FirstName), " "),
-		Link:         d.Link,
+		To:            m.To,
+		PortalName:    strings.Join(strings.Fields(d.PortalName), " "),
+		PrimaryColor:  d.PrimaryColor,
+		FirstName:     strings.Join(strings.Fields(d.FirstName), " "),
+		Link:          d.Link,
+		TicketSubject: strings.Join(strings.Fields(d.TicketSubject), " "),
+		AuthorName:    strings.Join(strings.Fields(d.AuthorName), " "),
 	}
 	if v.PortalName == "" {
 		v.PortalName = defaultPortalName

@@ -112,13 +112,17 @@ func TestSender_DeliversOnce(t *testing.T) {
 	srv := startServer(t, serverOptions{})
 	s := newSender(db, smtpTransport(t, srv), nil)
 	s.PollInterval = time.Hour // only Wake can make it look
-	start(t, s)
+	stop := start(t, s)
 
 	m := enqueue(t, db, "ada@example.com", "tok-ada-0123456789")
 	s.Wake()
-	waitFor(t, "the message", func() bool { return len(srv.messages()) == 1 })
-	waitFor(t, "the outbox to empty", func() bool { return depth(t, db) == 0 })
-	time.Sleep(50 * time.Millisecond) // a second delivery would show up by now
+	// The counters move once the delivery is recorded, after the outbox
+	// empties; once Run has returned, nothing more can be delivered.
+	waitFor(t, "the delivery to be recorded", func() bool { return s.Stats().Sent == 1 })
+	stop()
+	if n := depth(t, db); n != 0 {
+		t.Errorf("outbox depth: got %d, want 0", n)
+	}
 
 	msgs := srv.messages()
 	if len(msgs) != 1 {
@@ -151,11 +155,13 @@ func TestSender_RetriesUntilAccepted(t *testing.T) {
 			srv := startServer(t, serverOptions{failFirst: 2, failCode: code})
 			s := newSender(db, smtpTransport(t, srv), nil)
 			enqueue(t, db, "ada@example.com", "tok-retry")
-			start(t, s)
+			stop := start(t, s)
 
-			waitFor(t, "the message", func() bool { return len(srv.messages()) == 1 })
-			waitFor(t, "the outbox to empty", func() bool { return depth(t, db) == 0 })
-			time.Sleep(50 * time.Millisecond)
+			waitFor(t, "the delivery to be recorded", func() bool { return s.Stats().Sent == 1 })
+			stop()
+			if n := depth(t, db); n != 0 {
+				t.Errorf("outbox depth: got %d, want 0", n)
+			}
 			if n := len(srv.messages()); n != 1 {
 				t.Errorf("got %d messages, want 1", n)
 			}
@@ -194,7 +200,7 @@ func TestSender_RenderErrorIsFinal(t *testing.T) {
 	srv := startServer(t, serverOptions{})
 	s := newSender(db, smtpTransport(t, srv), nil)
 	m := invitationMessage()
-	m.ID, m.Kind = "", "newsletter"
+	m.ID, m.Kind, m.Tenant = "", "newsletter", "org_test"
 	if _, err := db.Enqueue(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
@@ -232,10 +238,13 @@ func TestSender_RestartLosesNothing(t *testing.T) {
 	if got := depth(t, db); got != total-first {
 		t.Errorf("after restart: outbox depth %d, want %d (%d of %d delivered)", got, total-first, first, total)
 	}
-	start(t, newSender(db, smtpTransport(t, srv), nil))
-	waitFor(t, "every message", func() bool { return len(srv.messages()) >= total })
-	waitFor(t, "the outbox to empty", func() bool { return depth(t, db) == 0 })
-	time.Sleep(50 * time.Millisecond)
+	second := newSender(db, smtpTransport(t, srv), nil)
+	stop = start(t, second)
+	waitFor(t, "the rest to be recorded", func() bool { return second.Stats().Sent == uint64(total-first) })
+	stop()
+	if n := depth(t, db); n != 0 {
+		t.Errorf("outbox depth: got %d, want 0", n)
+	}
 
 	seen := map[string]int{}
 	for _, m := range srv.messages() {
@@ -312,5 +321,212 @@ func TestSender_RunTwice(t *testing.T) {
 	start(t, s)
 	if err := s.Run(context.Background()); err == nil {
 		t.Error("second Run: got nil, want an error")
+	}
+}
+
+// enqueueFor stores n invitation messages of tenant, to distinct recipients.
+func enqueueFor(t *testing.T, db *store.DB, tenant data.TenantID, n int) {
+	t.Helper()
+	for i := range n {
+		m := invitationMessage()
+		m.ID, m.Tenant, m.To = "", tenant, fmt.Sprintf("%s-%03d@example.com", tenant, i)
+		if _, err := db.Enqueue(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// recipients counts the messages the server accepted, by recipient.
+func recipients(srv *testServer) map[string]int {
+	seen := map[string]int{}
+	for _, m := range srv.messages() {
+		for _, to := range m.to {
+			seen[to]++
+		}
+	}
+	return seen
+}
+
+func TestSender_ReusesConnections(t *testing.T) {
+	tests := []struct {
+		name       string
+		maxPerConn int
+		conns      int
+	}{
+		{"one connection each", 0, 2},
+		// The server turns a connection away after 7 messages: the message
+		// it refused goes out at once on a fresh connection, not after a
+		// backoff.
+		{"server limits messages per connection", 7, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			const total = 40
+			db := newTestDB(t)
+			srv := startServer(t, serverOptions{maxPerConn: tt.maxPerConn})
+			s := newSender(db, smtpTransport(t, srv), nil)
+			s.Connections = tt.conns
+			s.PollInterval = time.Hour
+			enqueueFor(t, db, "org_test", total)
+			stop := start(t, s)
+			waitFor(t, "every delivery to be recorded", func() bool { return s.Stats().Sent == total })
+			stop()
+
+			if got, want := s.Stats(), (mail.SenderStats{Sent: total}); got != want {
+				t.Errorf("stats: got %+v, want %+v", got, want)
+			}
+			seen := recipients(srv)
+			for i := range total {
+				if to := fmt.Sprintf("org_test-%03d@example.com", i); seen[to] != 1 {
+					t.Errorf("%s: got %d messages, want 1", to, seen[to])
+				}
+			}
+			want := tt.conns
+			if tt.maxPerConn > 0 {
+				want = (total + tt.maxPerConn - 1) / tt.maxPerConn
+			}
+			if got := srv.connections(); got != want {
+				t.Errorf("got %d connections for %d messages, want %d", got, total, want)
+			}
+		})
+	}
+}
+
+// gateTransport holds the messages to one organization's recipients until
+// the test opens the gate, like a relay that is slow for that domain.
+type gateTransport struct {
+	slow string // recipients with this prefix wait
+	gate chan struct{}
+
+	mu      sync.Mutex
+	waiting int
+	sent    map[string]int
+}
+
+func (g *gateTransport) Send(ctx context.Context, to, _, _, _ string) error {
+	if strings.HasPrefix(to, g.slow) {
+		g.mu.Lock()
+		g.waiting++
+		g.mu.Unlock()
+		select {
+		case <-g.gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.sent[to]++
+	return nil
+}
+
+func (g *gateTransport) count(prefix string) (sent, waiting int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for to, n := range g.sent {
+		if strings.HasPrefix(to, prefix) {
+			sent += n
+		}
+	}
+	return sent, g.waiting
+}
+
+// TestSender_SlowOrganizationDoesNotStarveOthers: one organization's
+// backlog, every message of which hangs at the relay, holds all but one of
+// the connections; another organization's mail goes out through the last.
+func TestSender_SlowOrganizationDoesNotStarveOthers(t *testing.T) {
+	db := newTestDB(t)
+	tr := &gateTransport{slow: "slow-", gate: make(chan struct{}), sent: map[string]int{}}
+	s := newSender(db, tr, nil)
+	s.Connections = 3
+	s.PollInterval = time.Hour
+	enqueueFor(t, db, "slow", 30)
+	enqueueFor(t, db, "fast", 10)
+	stop := start(t, s)
+
+	waitFor(t, "the other organization's mail", func() bool { sent, _ := tr.count("fast-"); return sent == 10 })
+	// Once the other organization's mail is out, the last connection may
+	// go to the slow organization too: no one else is waiting for it.
+	if sent, waiting := tr.count("slow-"); sent != 0 || waiting < 2 || waiting > 3 {
+		t.Errorf("slow organization: got %d sent and %d waiting at the relay, want 0 and 2 or 3", sent, waiting)
+	}
+	close(tr.gate)
+	waitFor(t, "every delivery to be recorded", func() bool { return s.Stats().Sent == 40 })
+	stop()
+	for to, n := range tr.sent {
+		if n != 1 {
+			t.Errorf("%s: got %d messages, want 1", to, n)
+		}
+	}
+	if len(tr.sent) != 40 {
+		t.Errorf("got %d recipients, want 40", len(tr.sent))
+	}
+}
+
+// countTransport accepts everything at once and counts it by recipient.
+type countTransport struct {
+	mu   sync.Mutex
+	sent map[string]int
+}
+
+func (c *countTransport) Send(_ context.Context, to, _, _, _ string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sent[to]++
+	return nil
+}
+
+// TestSender_LargeBacklogDeliveredOnce drains a backlog many fetches and
+// commits long, fast enough that fetches overlap the commits recording
+// what earlier fetches read: none of it is read as due again.
+func TestSender_LargeBacklogDeliveredOnce(t *testing.T) {
+	const total = 5000
+	db := newTestDB(t)
+	tr := &countTransport{sent: map[string]int{}}
+	s := newSender(db, tr, nil)
+	s.PollInterval = time.Hour
+	fillOutbox(t, db, 3, total)
+	stop := start(t, s)
+	waitFor(t, "every delivery to be recorded", func() bool { return s.Stats().Sent >= total })
+	stop()
+	if got := s.Stats(); got.Sent != total {
+		t.Errorf("stats: got %+v, want %d sent", got, total)
+	}
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if len(tr.sent) != total {
+		t.Errorf("got %d recipients, want %d", len(tr.sent), total)
+	}
+	for to, n := range tr.sent {
+		if n != 1 {
+			t.Errorf("%s: got %d messages, want 1", to, n)
+		}
+	}
+}
+
+// fillOutbox queues n invitation messages spread over orgs organizations,
+// from concurrent writers so that the store commits them in groups.
+func fillOutbox(tb testing.TB, db *store.DB, orgs, n int) {
+	tb.Helper()
+	const writers = 64
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			for i := w; i < n; i += writers {
+				m := invitationMessage()
+				m.ID, m.Tenant, m.To = "", data.TenantID(fmt.Sprintf("org-%02d", i%orgs)), fmt.Sprintf("user%06d@example.com", i)
+				if _, err := db.Enqueue(context.Background(), m); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		tb.Fatal(err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"io"
 	"log"
+	"maps"
 	"math/big"
 	"mime"
 	"mime/multipart"
@@ -32,6 +33,8 @@ type serverOptions struct {
 	tls         bool   // offer STARTTLS, or with implicitTLS speak TLS at once
 	implicitTLS bool   // smtps
 	user, pass  string // require AUTH PLAIN with these
+	maxPerConn  int    // after this many messages on a connection, answer 421 to MAIL
+	countOnly   bool   // keep only a count per recipient, not the messages (for large runs)
 }
 
 // received is one message the test server accepted.
@@ -48,13 +51,18 @@ type testServer struct {
 
 	mu       sync.Mutex
 	attempts int
+	conns    int
 	msgs     []received
+	counts   map[string]int // with countOnly
 }
 
-func startServer(t *testing.T, opt serverOptions) *testServer {
+func startServer(t testing.TB, opt serverOptions) *testServer {
 	t.Helper()
-	ts := &testServer{opt: opt}
+	ts := &testServer{opt: opt, counts: map[string]int{}}
 	srv := smtpd.NewServer(smtpd.BackendFunc(func(*smtpd.Conn) (smtpd.Session, error) {
+		ts.mu.Lock()
+		ts.conns++
+		ts.mu.Unlock()
 		return &testSession{srv: ts}, nil
 	}))
 	srv.Domain = "localhost"
@@ -95,6 +103,20 @@ func (ts *testServer) messages() []received {
 	return append([]received(nil), ts.msgs...)
 }
 
+// delivered returns, with countOnly, how many messages each recipient got.
+func (ts *testServer) delivered() map[string]int {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return maps.Clone(ts.counts)
+}
+
+// connections counts the connections the server has accepted.
+func (ts *testServer) connections() int {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return ts.conns
+}
+
 // tries counts the deliveries that reached DATA, accepted or not.
 func (ts *testServer) tries() int {
 	ts.mu.Lock()
@@ -108,6 +130,7 @@ type testSession struct {
 	authed bool
 	from   string
 	to     []string
+	sent   int // messages accepted on this connection
 }
 
 func (s *testSession) AuthMechanisms() []string {
@@ -131,6 +154,9 @@ func (s *testSession) Mail(from string, _ *smtpd.MailOptions) error {
 	if s.srv.opt.user != "" && !s.authed {
 		return smtpd.ErrAuthRequired
 	}
+	if limit := s.srv.opt.maxPerConn; limit > 0 && s.sent >= limit {
+		return &smtpd.SMTPError{Code: 421, EnhancedCode: smtpd.EnhancedCode{4, 7, 0}, Message: "enough for this connection"}
+	}
 	s.from = from
 	return nil
 }
@@ -141,11 +167,23 @@ func (s *testSession) Rcpt(to string, _ *smtpd.RcptOptions) error {
 }
 
 func (s *testSession) Data(r io.Reader) error {
+	ts := s.srv
+	if ts.opt.countOnly {
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return err
+		}
+		ts.mu.Lock()
+		defer ts.mu.Unlock()
+		ts.attempts++
+		for _, to := range s.to {
+			ts.counts[to]++
+		}
+		return nil
+	}
 	raw, err := io.ReadAll(r)
 	if err != nil {
 		return err
 	}
-	ts := s.srv
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	ts.attempts++
@@ -157,6 +195,7 @@ func (s *testSession) Data(r io.Reader) error {
 		return &smtpd.SMTPError{Code: code, EnhancedCode: smtpd.EnhancedCode{code / 100, 3, 0}, Message: "not now"}
 	}
 	ts.msgs = append(ts.msgs, received{from: s.from, to: s.to, raw: raw})
+	s.sent++
 	return nil
 }
 
@@ -164,7 +203,7 @@ func (s *testSession) Reset()        { s.from, s.to = "", nil }
 func (s *testSession) Logout() error { return nil }
 
 // selfSigned makes a certificate for 127.0.0.1 and localhost.
-func selfSigned(t *testing.T) tls.Certificate {
+func selfSigned(t testing.TB) tls.Certificate {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -238,14 +277,19 @@ func parse(t *testing.T, raw []byte) parsedMessage {
 	return p
 }
 
-// waitFor polls cond until it holds or the test has waited too long.
+// waitFor polls cond until it holds, or fails the test after a deadline
+// generous enough for a loaded machine.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.NewTimer(30 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
 	for !cond() {
-		if time.Now().After(deadline) {
+		select {
+		case <-deadline.C:
 			t.Fatalf("timed out waiting for %s", what)
+		case <-tick.C:
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"html"
+	"net"
+	"net/textproto"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/salesos/portal/mail"
@@ -128,5 +132,86 @@ func TestSMTP_SendHonoursContext(t *testing.T) {
 	cancel()
 	if err := tr.Send(ctx, "ada@example.com", "s", "t", "h"); err == nil {
 		t.Error("got no error from a cancelled context, want one")
+	}
+}
+
+// plainServer is a minimal SMTP server without PIPELINING, which go-smtp
+// always offers: it answers each command as it comes and records them.
+func plainServer(t *testing.T) (addr string, commands func() []string) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		conn, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		tp := textproto.NewConn(conn)
+		_ = tp.PrintfLine("220 localhost ready")
+		for {
+			line, err := tp.ReadLine()
+			if err != nil {
+				return
+			}
+			verb := strings.ToUpper(strings.SplitN(line, " ", 2)[0])
+			mu.Lock()
+			got = append(got, verb)
+			mu.Unlock()
+			switch verb {
+			case "EHLO":
+				_ = tp.PrintfLine("250-localhost\r\n250 8BITMIME")
+			case "DATA":
+				_ = tp.PrintfLine("354 go ahead")
+				if _, err := tp.ReadDotBytes(); err != nil {
+					return
+				}
+				_ = tp.PrintfLine("250 queued")
+			case "QUIT":
+				_ = tp.PrintfLine("221 bye")
+				return
+			default:
+				_ = tp.PrintfLine("250 ok")
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = l.Close()
+		<-done
+	})
+	return l.Addr().String(), func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(got)
+	}
+}
+
+// TestSMTP_SessionWithoutPipelining: a server that does not offer
+// PIPELINING gets one command at a time, and several messages share the
+// connection (the server above takes only one).
+func TestSMTP_SessionWithoutPipelining(t *testing.T) {
+	addr, commands := plainServer(t)
+	tr, err := mail.NewSMTP("smtp://"+addr, "portal@acme.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := tr.Session()
+	for _, to := range []string{"ada@example.com", "bob@example.com"} {
+		if err := ss.Send(context.Background(), to, "s", "t", "<p>h</p>"); err != nil {
+			t.Fatalf("Send to %s: %v", to, err)
+		}
+	}
+	if err := ss.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"EHLO", "MAIL", "RCPT", "DATA", "MAIL", "RCPT", "DATA", "QUIT"}
+	if got := commands(); !slices.Equal(got, want) {
+		t.Errorf("got commands %v, want %v", got, want)
 	}
 }
