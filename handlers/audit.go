@@ -14,6 +14,6 @@ func (s *server) handleAuditList() http.Handler {
 			writeError(w, r, s.log, err)
 			return
 		}
-		encode(w, r, s.log, http.StatusOK, newPage(p.Items, s.cursors.encode("audit", p.Next)))
+		encode(w, r, s.log, http.StatusOK, newPage(p.Items, s.cursors.encode(r, "audit", p.Next)))
 	})
 }

@@ -608,8 +608,8 @@ func TestTenancy_ConfigAndFeatures(t *testing.T) {
 	if g["portalName"] != "Customer Portal" || g["slug"] != "globex" || g["version"] != float64(1) {
 		t.Errorf("globex: got name %v slug %v version %v, want defaults at version 1", g["portalName"], g["slug"], g["version"])
 	}
-	if et := r.header.Get("ETag"); et != `"1"` {
-		t.Errorf("globex: got ETag %s, want \"1\"", et)
+	if et := r.header.Get("ETag"); et != `"1-globex"` {
+		t.Errorf("globex: got ETag %s, want \"1-globex\"", et)
 	}
 	if b := g["branding"].(map[string]any); b["primaryColor"] != "#1f6feb" {
 		t.Errorf("globex: got primaryColor %v, want #1f6feb", b["primaryColor"])

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/gorilla/mux"
@@ -14,16 +13,14 @@ import (
 	"github.com/salesos/portal/data"
 )
 
-func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
-
 func (s *server) handleConfigGet() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		version, body, err := s.db.ConfigJSON(r.Context(), principal(r).Tenant)
+		tag, body, err := s.db.ConfigJSON(r.Context(), principal(r).Tenant)
 		if err != nil {
 			writeError(w, r, s.log, err)
 			return
 		}
-		w.Header().Set("ETag", etag(version))
+		w.Header().Set("ETag", tag)
 		encode(w, r, s.log, http.StatusOK, rawJSON(body))
 	})
 }
@@ -41,13 +38,13 @@ func parseIfMatch(h string) (tags []string, present bool, err error) {
 	}
 	for _, part := range strings.Split(h, ",") {
 		part = strings.TrimSpace(part)
-		if strings.HasPrefix(part, "W/") {
-			continue
-		}
-		if len(part) < 2 || part[0] != '"' || part[len(part)-1] != '"' || strings.Contains(part[1:len(part)-1], `"`) {
+		tag, weak := strings.CutPrefix(part, "W/")
+		if len(tag) < 2 || tag[0] != '"' || tag[len(tag)-1] != '"' || strings.Contains(tag[1:len(tag)-1], `"`) {
 			return nil, true, &paramError{name: "If-Match", msg: `must be "*" or a list of quoted ETags`}
 		}
-		tags = append(tags, part)
+		if !weak { // a weak tag is well-formed but never matches
+			tags = append(tags, tag)
+		}
 	}
 	return tags, true, nil
 }
@@ -93,7 +90,7 @@ func (s *server) handleConfigPatch() http.Handler {
 		}
 		defaults := data.DefaultConfig(p.Tenant, s.now())
 		c, err := s.db.UpdateConfig(r.Context(), p.Tenant, p.Subject, func(cur data.Config) (data.Config, error) {
-			if present && !slices.Contains(tags, etag(cur.Version)) {
+			if present && !slices.Contains(tags, cur.ETag()) {
 				return cur, data.ErrPreconditionFailed
 			}
 			defaults.Slug = cur.Slug // a null slug keeps the portal's address
@@ -103,7 +100,7 @@ func (s *server) handleConfigPatch() http.Handler {
 			writeError(w, r, s.log, err)
 			return
 		}
-		w.Header().Set("ETag", etag(c.Version))
+		w.Header().Set("ETag", c.ETag())
 		encode(w, r, s.log, http.StatusOK, c)
 	})
 }

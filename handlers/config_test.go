@@ -49,8 +49,8 @@ func TestConfig_GetDefaults(t *testing.T) {
 	tok := e.tokenFor("acme", "portal:read")
 	for i := 0; i < 2; i++ { // reading twice neither fails nor writes
 		c, r := cfgGet(t, e, tok)
-		if et := r.header.Get("ETag"); et != `"1"` {
-			t.Errorf("got ETag %s, want \"1\"", et)
+		if et := r.header.Get("ETag"); et != `"1-acme"` {
+			t.Errorf("got ETag %s, want \"1-acme\" (the defaults name their slug)", et)
 		}
 		if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 			t.Errorf("got Content-Type %q, want application/json", ct)
@@ -166,8 +166,8 @@ func TestConfig_PatchValidation(t *testing.T) {
 			tok := e.admin(fmt.Sprintf("invalid-%d", i))
 			cfgWantFields(t, e.do(http.MethodPatch, portalConfigPath, tok, tt.body), tt.field)
 			c, r := cfgGet(t, e, tok)
-			if c["version"] != float64(1) || r.header.Get("ETag") != `"1"` {
-				t.Errorf("after 422: got version %v ETag %s, want 1 and \"1\" (nothing written)", c["version"], r.header.Get("ETag"))
+			if want := fmt.Sprintf(`"1-invalid-%d"`, i); c["version"] != float64(1) || r.header.Get("ETag") != want {
+				t.Errorf("after 422: got version %v ETag %s, want 1 and %s (nothing written)", c["version"], r.header.Get("ETag"), want)
 			}
 		})
 	}
@@ -336,6 +336,10 @@ func TestConfig_IfMatch(t *testing.T) {
 		{"list with current", `"1", "2"`, 200},
 		{"list without current", `"1", "5"`, 412},
 		{"weak current", `W/"2"`, 412},
+		{"weak current and current", `W/"2", "2"`, 200},
+		{"weak unquoted", `W/2`, 400},
+		{"weak empty", `W/`, 400},
+		{"empty member", `"2",`, 400},
 		{"quoted garbage", `"abc"`, 412},
 		{"unquoted", `2`, 400},
 		{"garbage", `garbage`, 400},
@@ -702,8 +706,8 @@ func TestConfig_IfMatchConcurrent(t *testing.T) {
 	tok := e.admin("acme")
 	client := e.srv.Client()
 	for round := 0; round < 10; round++ {
-		c, _ := cfgGet(t, e, tok)
-		etag := fmt.Sprintf(`"%d"`, int(c["version"].(float64)))
+		_, r := cfgGet(t, e, tok)
+		etag := r.header.Get("ETag")
 		start := make(chan struct{})
 		statuses := make([]int, 2)
 		errs := make([]error, 2)
@@ -746,21 +750,26 @@ func TestConfig_IfMatchConcurrent(t *testing.T) {
 
 func TestConfig_DefaultSlugAndETag(t *testing.T) {
 	t.Parallel()
-	// An organization that has only read its config is shown a slug; the
-	// ETag names that representation, so the slug must not change under
-	// the same ETag.
+	// An organization that has only read its config is shown a slug no
+	// other organization holds, but reading does not claim it. When another
+	// organization takes it, the representation changes, so its ETag must
+	// too, and an If-Match of the old one must fail.
 	e := newTestEnv(t)
 	acme, globex := e.admin("acme"), e.admin("globex")
 	before, r1 := cfgGet(t, e, globex)
-	r := e.do(http.MethodPatch, portalConfigPath, acme, map[string]any{"slug": before["slug"]})
-	if r.status == http.StatusConflict {
-		return // the slug shown to globex is reserved: consistent
-	}
-	wantStatus(t, r, http.StatusOK)
+	wantStatus(t, e.do(http.MethodPatch, portalConfigPath, acme, map[string]any{"slug": before["slug"]}), http.StatusOK)
 	after, r2 := cfgGet(t, e, globex)
-	if after["slug"] != before["slug"] && r1.header.Get("ETag") == r2.header.Get("ETag") {
-		t.Skipf("BUG: store/config.go configOf: GET config for an organization that never wrote shows slug %v with ETag %s, "+
-			"but the slug is not reserved; after another organization PATCHes that slug (200), the same ETag %s comes with slug %v. "+
-			"Want either 409 for the other organization or a different ETag", before["slug"], r1.header.Get("ETag"), r2.header.Get("ETag"), after["slug"])
+	if after["slug"] == before["slug"] {
+		t.Fatalf("got slug %v for globex after acme took it, want another", after["slug"])
+	}
+	if r1.header.Get("ETag") == r2.header.Get("ETag") {
+		t.Fatalf("got ETag %s with slug %v and with slug %v, want two tags", r1.header.Get("ETag"), before["slug"], after["slug"])
+	}
+	wantProblem(t, e.do(http.MethodPatch, portalConfigPath, globex, map[string]any{"portalName": "Globex"},
+		"If-Match", r1.header.Get("ETag")), http.StatusPreconditionFailed)
+	r := e.do(http.MethodPatch, portalConfigPath, globex, map[string]any{"portalName": "Globex"}, "If-Match", r2.header.Get("ETag"))
+	wantStatus(t, r, http.StatusOK)
+	if c := r.json(t); c["slug"] != after["slug"] || r.header.Get("ETag") != `"2"` {
+		t.Errorf("got slug %v ETag %s, want %v and \"2\"", c["slug"], r.header.Get("ETag"), after["slug"])
 	}
 }

@@ -1,13 +1,15 @@
 package handlers
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/salesos/portal/auth"
@@ -75,17 +77,19 @@ func checkPatchMembers(body []byte) error {
 	if json.Unmarshal(body, &members) != nil {
 		return nil
 	}
-	bad := map[string]string{}
-	for name, raw := range members {
+	names := make([]string, 0, len(members))
+	for name := range members {
+		names = append(names, name)
+	}
+	sort.Strings(names) // the cap on listed errors keeps the same ones on every run
+	var bad data.FieldErrors
+	for _, name := range names {
 		var v *string
-		if json.Unmarshal(raw, &v) != nil {
-			bad[name] = "must be a string or null"
+		if json.Unmarshal(members[name], &v) != nil {
+			bad.Add(name, "must be a string or null")
 		}
 	}
-	if len(bad) > 0 {
-		return &data.ValidationError{Fields: bad}
-	}
-	return nil
+	return bad.Err()
 }
 
 // contactPatchRequest is the body of PATCH /v1/contacts/{id}.
@@ -134,9 +138,9 @@ func (s *server) handleContactList() http.Handler {
 			writeError(w, r, s.log, err)
 			return
 		}
-		account := r.URL.Query().Get("accountId")
-		if !data.ValidRef(account) {
-			writeError(w, r, s.log, &paramError{name: "accountId", msg: "must be at most 100 printable characters without spaces"})
+		account, err := accountFilter(r)
+		if err != nil {
+			writeError(w, r, s.log, err)
 			return
 		}
 		f := store.ContactFilter{Q: lp.q, AccountID: account}
@@ -145,7 +149,7 @@ func (s *server) handleContactList() http.Handler {
 			writeError(w, r, s.log, err)
 			return
 		}
-		encode(w, r, s.log, http.StatusOK, newPage(pg.Items, s.cursors.encode("contacts", pg.Next)))
+		encode(w, r, s.log, http.StatusOK, newPage(pg.Items, s.cursors.encode(r, "contacts", pg.Next)))
 	})
 }
 
@@ -192,12 +196,27 @@ func (s *server) handleContactDelete() http.Handler {
 	})
 }
 
+// DefaultMaxConcurrentImports is how many contact imports run at once when
+// Options.MaxConcurrentImports is 0. Each holds its rows (up to 10,000) and
+// then the write lock, so more in flight only queue for the lock while
+// holding memory.
+const DefaultMaxConcurrentImports = 4
+
+// importRetryAfter is the Retry-After, in seconds, of an import refused
+// because the others in flight fill every slot.
+const importRetryAfter = 5
+
 // handleContactImport upserts a JSON array of contacts or a CSV file, all or
 // nothing. Row errors are named rows[i].<field>, i counting data rows (the
-// CSV header excluded) from 0.
+// CSV header excluded) from 0. The body is decoded as it arrives, row by
+// row, and at most cap(s.imports) imports run at once: past that, 503.
 func (s *server) handleContactImport() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := principal(r)
+		if err := checkContentEncoding(r); err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
 		ct := r.Header.Get("Content-Type")
 		mt, _, err := mime.ParseMediaType(ct)
 		mt = strings.ToLower(mt)
@@ -206,24 +225,37 @@ func (s *server) handleContactImport() http.Handler {
 				"Send the contacts as application/json (an array) or text/csv."))
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxContactImportBytes))
-		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				writeProblem(w, r, newProblem(http.StatusRequestEntityTooLarge, "payload-too-large", "Request body too large",
-					"An import body may be at most 8 MiB; split the file."))
-				return
-			}
-			writeError(w, r, s.log, &malformedError{msg: "request body could not be read"})
+		select {
+		case s.imports <- struct{}{}:
+			defer func() { <-s.imports }()
+		default:
+			// The body is not wanted: closing the connection answers at
+			// once, where net/http would first read up to 256 KiB of it.
+			w.Header().Set("Connection", "close")
+			w.Header().Set("Retry-After", strconv.Itoa(importRetryAfter))
+			writeProblem(w, r, newProblem(http.StatusServiceUnavailable, "unavailable", "Too many imports",
+				"Other contact imports are running; retry after the time in Retry-After."))
 			return
 		}
+		body := http.MaxBytesReader(w, r.Body, maxContactImportBytes)
 		var rows []data.Contact
 		if mt == "text/csv" {
-			rows, err = data.ParseContactsCSV(body)
+			rows, err = data.ReadContactsCSV(body)
 		} else {
 			rows, err = decodeContactsJSON(body)
 		}
-		if err != nil {
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			writeProblem(w, r, newProblem(http.StatusRequestEntityTooLarge, "payload-too-large", "Request body too large",
+				"An import body may be at most 8 MiB; split the file."))
+			return
+		case err != nil:
+			var ve *data.ValidationError
+			var me *malformedError
+			if !errors.As(err, &ve) && !errors.As(err, &me) {
+				err = &malformedError{msg: "request body could not be read"} // a read error of the body
+			}
 			writeError(w, r, s.log, err)
 			return
 		}
@@ -237,30 +269,108 @@ func (s *server) handleContactImport() http.Handler {
 }
 
 // decodeContactsJSON reads an import body that is a JSON array of contact
-// objects. Malformed JSON is a 400; a bad element is a 422 naming its row.
-func decodeContactsJSON(body []byte) ([]data.Contact, error) {
-	if err := checkJSON(body); err != nil {
-		return nil, err
+// objects element by element, holding one element's bytes at a time.
+// Malformed JSON (also data after the array, or an element nested deeper
+// than 32 levels) is a 400; a bad element is a 422 naming its row.
+func decodeContactsJSON(body io.Reader) ([]data.Contact, error) {
+	dec := json.NewDecoder(body)
+	notArray := data.Invalid("", "must be a JSON array of contacts")
+	tok, err := dec.Token()
+	switch {
+	case errors.Is(err, io.EOF):
+		return nil, &malformedError{msg: "request body is empty: send a JSON document"}
+	case err != nil:
+		return nil, jsonStreamError(err)
+	case tok != json.Delim('['):
+		// Read on, token by token, only to tell a well-formed other value
+		// (422) from malformed JSON (400), as for any body.
+		if err := skipValue(dec, tok); err != nil {
+			return nil, err
+		}
+		if err := expectEOF(dec); err != nil {
+			return nil, err
+		}
+		return nil, notArray
 	}
-	var raw []json.RawMessage
-	if trimmed := bytes.TrimSpace(body); trimmed[0] != '[' || json.Unmarshal(trimmed, &raw) != nil {
-		return nil, data.Invalid("", "must be a JSON array of contacts")
-	}
-	if len(raw) > data.MaxImportRows {
-		return nil, data.ImportTooLarge()
-	}
-	rows := make([]data.Contact, len(raw))
+	var rows []data.Contact
 	bad := map[int]error{}
-	for i, m := range raw {
-		req, err := decodeBytes[contactRequest](m)
+	for i := 0; dec.More(); i++ {
+		if i >= data.MaxImportRows {
+			return nil, data.ImportTooLarge()
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, jsonStreamError(err)
+		}
+		if err := checkJSON(raw); err != nil {
+			return nil, err
+		}
+		req, err := decodeBytes[contactRequest](raw)
 		if err != nil {
 			bad[i] = err
+			rows = append(rows, data.Contact{})
 			continue
 		}
-		rows[i] = req.contact()
+		rows = append(rows, req.contact())
+	}
+	if _, err := dec.Token(); err != nil { // the closing bracket
+		return nil, jsonStreamError(err)
+	}
+	if err := expectEOF(dec); err != nil {
+		return nil, err
 	}
 	if len(bad) > 0 {
 		return nil, data.RowErrors(rows, bad)
 	}
 	return rows, nil
+}
+
+// skipValue reads the rest of the value that first began, holding none of
+// it, and fails when it is malformed or nests deeper than maxJSONDepth.
+func skipValue(dec *json.Decoder, first json.Token) error {
+	depth := 0
+	for tok := first; ; {
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			depth++
+			if depth > maxJSONDepth {
+				return &malformedError{msg: fmt.Sprintf("request body nests deeper than %d levels", maxJSONDepth)}
+			}
+		case json.Delim('}'), json.Delim(']'):
+			depth--
+		}
+		if depth == 0 {
+			return nil
+		}
+		var err error
+		if tok, err = dec.Token(); err != nil {
+			return jsonStreamError(err)
+		}
+	}
+}
+
+// expectEOF fails unless nothing but white space follows the value.
+func expectEOF(dec *json.Decoder) error {
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return jsonStreamError(err)
+		}
+		return &malformedError{msg: "request body is not valid JSON"}
+	}
+	return nil
+}
+
+// jsonStreamError maps an error of the streaming decoder: a read error of
+// the body (its limit included) is passed on, anything else is malformed
+// JSON.
+func jsonStreamError(err error) error {
+	var se *json.SyntaxError
+	if errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return &malformedError{msg: "request body is not valid JSON"}
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return err
+	}
+	return fmt.Errorf("read import: %w", err)
 }

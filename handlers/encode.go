@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,16 +44,43 @@ func (e *unsupportedTypeError) Error() string {
 	return fmt.Sprintf("content type %q is not supported: send application/json", e.got)
 }
 
+// unsupportedEncodingError is a body sent with a Content-Encoding other than
+// identity: 415 (RFC 9110 15.5.16), rather than reading compressed bytes as
+// if they were JSON or CSV.
+type unsupportedEncodingError struct{ got string }
+
+func (e *unsupportedEncodingError) Error() string {
+	return fmt.Sprintf("Content-Encoding %q is not supported: send the body uncompressed", e.got)
+}
+
+// checkContentEncoding refuses a request body in any coding but identity.
+func checkContentEncoding(r *http.Request) error {
+	for _, v := range r.Header.Values("Content-Encoding") {
+		for _, c := range strings.Split(v, ",") {
+			if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "identity") {
+				if len(c) > 40 {
+					c = c[:40]
+				}
+				return &unsupportedEncodingError{got: c}
+			}
+		}
+	}
+	return nil
+}
+
 // paramError is a bad query parameter: 400.
 type paramError struct{ name, msg string }
 
 func (e *paramError) Error() string { return e.name + " " + e.msg }
 
 // readBody reads the whole body (at most MaxBodyBytes) after checking its
-// media type against accepted.
+// coding (identity only) and its media type against accepted.
 func readBody(w http.ResponseWriter, r *http.Request, accepted ...string) ([]byte, error) {
 	if len(accepted) == 0 {
 		accepted = []string{"application/json"}
+	}
+	if err := checkContentEncoding(r); err != nil {
+		return nil, err
 	}
 	ct := r.Header.Get("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
@@ -85,6 +113,9 @@ func decode[T any](w http.ResponseWriter, r *http.Request) (T, error) {
 func decodeBytes[T any](body []byte) (T, error) {
 	var v T
 	if err := checkJSON(body); err != nil {
+		return v, err
+	}
+	if err := checkShape(reflect.TypeFor[T](), body); err != nil {
 		return v, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -127,6 +158,71 @@ func checkJSON(body []byte) error {
 		return &malformedError{msg: fmt.Sprintf("request body nests deeper than %d levels", maxJSONDepth)}
 	}
 	return nil
+}
+
+// checkShape refuses what encoding/json would take silently for a t that is
+// a struct: a body that is null (it decodes to nothing, as if every member
+// were left out), null members, which leave their field as it was, while
+// the schemas allow null nowhere a field does not decode it itself, and
+// members a requiredMembers type names but the body leaves out.
+func checkShape(t reflect.Type, body []byte) error {
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	if trimmed := bytes.TrimSpace(body); len(trimmed) == 0 || trimmed[0] != '{' {
+		return data.Invalid("", "must be a JSON object")
+	}
+	bad := map[string]string{}
+	nullMembers(t, body, "", bad)
+	if r, ok := reflect.Zero(t).Interface().(requiredMembers); ok {
+		var members map[string]json.RawMessage
+		if json.Unmarshal(body, &members) == nil {
+			for _, name := range r.requiredMembers() {
+				if _, ok := members[name]; !ok {
+					bad[name] = "is required"
+				}
+			}
+		}
+	}
+	if len(bad) > 0 {
+		return &data.ValidationError{Fields: bad}
+	}
+	return nil
+}
+
+var jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
+
+// nullMembers adds to bad every member of the object body that is null
+// where t's field takes no null, descending into nested structs. Members t
+// does not name are left to the decoder (unknown fields).
+func nullMembers(t reflect.Type, body []byte, prefix string, bad map[string]string) {
+	var members map[string]json.RawMessage
+	if json.Unmarshal(body, &members) != nil {
+		return // not an object: the decoder names the type error
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if !f.IsExported() || name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		raw, ok := members[name]
+		if !ok {
+			continue
+		}
+		if reflect.PointerTo(f.Type).Implements(jsonUnmarshaler) {
+			continue // the field decides what null means
+		}
+		switch trimmed := bytes.TrimSpace(raw); {
+		case string(trimmed) == "null":
+			bad[prefix+name] = "must not be null"
+		case f.Type.Kind() == reflect.Struct && len(trimmed) > 0 && trimmed[0] == '{':
+			nullMembers(f.Type, trimmed, prefix+name+".", bad)
+		}
+	}
 }
 
 // jsonError turns a decoding error of valid JSON into a validation error

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -54,6 +55,11 @@ type testEnv struct {
 	key   jwk.Key // ES256 private key, kid "test-es256"
 	hmac  []byte  // HS256 secret also trusted
 	jwks  string  // path of the JWKS file
+	// wakes counts the calls of Options.Wake: the handlers call it after
+	// work that queued email, which forgot-password does after answering.
+	wakes *atomic.Int64
+	// operator is the operator token, the backup's credential.
+	operator string
 }
 
 var fixedStart = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
@@ -65,6 +71,13 @@ type envOptions struct {
 	// hasher replaces the OWASP password hasher (tests that hash many
 	// passwords pass a cheap one); the account flows keep the test clock.
 	hasher *auth.Hasher
+	// store are the store's options (a CommitFault, say).
+	store store.Options
+	// maxImports is handlers.Options.MaxConcurrentImports.
+	maxImports int
+	// documentQuota and maxDocument are handlers.Options.DocumentQuota and
+	// MaxDocumentSize.
+	documentQuota, maxDocument int64
 }
 
 func newTestEnv(t *testing.T) *testEnv { return newTestEnvWith(t, envOptions{}) }
@@ -73,7 +86,7 @@ func newTestEnvWith(t *testing.T, o envOptions) *testEnv {
 	t.Helper()
 	dir := t.TempDir()
 	clk := &clock{t: fixedStart}
-	db, err := store.Open(filepath.Join(dir, "portal.db"), clk.Now, store.Options{})
+	db, err := store.Open(filepath.Join(dir, "portal.db"), clk.Now, o.store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,13 +106,21 @@ func newTestEnvWith(t *testing.T, o envOptions) *testEnv {
 		logTo = io.Discard
 	}
 	log := slog.New(slog.NewTextHandler(logTo, nil))
-	opts := handlers.Options{Now: clk.Now, CursorKey: []byte("test-cursor-key-0123456789abcdef")}
+	wakes := new(atomic.Int64)
+	operatorSecret := []byte("test-operator-secret-0123456789abcdef")
+	op, err := auth.NewOperator(operatorSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := handlers.Options{Now: clk.Now, CursorKey: []byte("test-cursor-key-0123456789abcdef"), MaxConcurrentImports: o.maxImports,
+		Wake: func() { wakes.Add(1) }, Operator: op, DocumentQuota: o.documentQuota, MaxDocumentSize: o.maxDocument}
 	if o.hasher != nil {
 		opts.Accounts = account.New(db, log, account.Options{Hasher: o.hasher, Now: clk.Now})
 	}
 	h := handlers.New(log, db, v, opts)
 	srv := httptest.NewServer(h)
-	e := &testEnv{t: t, srv: srv, db: db, clock: clk, key: key, hmac: secret, jwks: jwksPath}
+	e := &testEnv{t: t, srv: srv, db: db, clock: clk, key: key, hmac: secret, jwks: jwksPath, wakes: wakes,
+		operator: auth.OperatorToken(operatorSecret)}
 	t.Cleanup(func() {
 		srv.Close()
 		_ = db.Close()

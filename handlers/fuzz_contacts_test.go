@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
+	"io"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/salesos/portal/data"
 )
@@ -53,7 +56,7 @@ func FuzzDecodeContactRequest(f *testing.F) {
 				t.Fatalf("patch request %+v re-decodes from %s as %+v, %v", req, raw, again, err)
 			}
 		}
-		if rows, err := decodeContactsJSON(body); err == nil {
+		if rows, err := decodeContactsJSON(bytes.NewReader(body)); err == nil {
 			reqs := make([]contactRequest, len(rows))
 			for i, c := range rows {
 				reqs[i] = contactRequest{c.Email, c.FirstName, c.LastName, c.Phone, c.Company, c.AccountID}
@@ -62,7 +65,7 @@ func FuzzDecodeContactRequest(f *testing.F) {
 			if err != nil {
 				t.Fatalf("import rows do not encode: %v", err)
 			}
-			again, err := decodeContactsJSON(raw)
+			again, err := decodeContactsJSON(bytes.NewReader(raw))
 			if err != nil || !sameContacts(again, rows) {
 				t.Fatalf("import rows %+v re-decode as %+v, %v", rows, again, err)
 			}
@@ -119,4 +122,27 @@ func sameContacts(a, b []data.Contact) bool {
 		return true
 	}
 	return reflect.DeepEqual(a, b)
+}
+
+// TestDecodeContactsJSON_Streams checks that a JSON import is decoded as it
+// arrives: a body that is not an array is refused while the client is still
+// sending, which a decoder that reads the whole body first cannot do.
+func TestDecodeContactsJSON_Streams(t *testing.T) {
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go func() { _, _ = io.WriteString(pw, `{"email": "a@example.com"} [`) }()
+	done := make(chan error, 1)
+	go func() {
+		_, err := decodeContactsJSON(pr)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		var me *malformedError
+		if !errors.As(err, &me) {
+			t.Fatalf("got %v, want a malformed body", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("got no answer while the body was open, want one once the start was read")
+	}
 }

@@ -1,11 +1,16 @@
 package handlers
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/salesos/portal/data"
 )
 
 // roundTrip fails unless a decoded request survives a re-encode and decode.
@@ -114,14 +119,16 @@ func FuzzDecodeAcceptRequest(f *testing.F) {
 }
 
 // FuzzCursor feeds arbitrary strings to the cursor parser: it never panics
-// and accepts only a cursor that encode made for that list.
+// and accepts only a cursor that encode made for that list and organization.
 func FuzzCursor(f *testing.F) {
 	c := cursors{key: []byte("fuzz-cursor-key-0123456789abcdef")}
+	r := requestOf("acme")
 	for _, seed := range []string{
-		c.encode("users", "01JDQ2X3Y4Z5A6B7C8D9E0F1G2"),
-		c.encode("invitations", "01JDQ2X3Y4Z5A6B7C8D9E0F1G2"),
-		c.encode("users", "not-an-id"),
-		c.encode("users", "01JDQ2X3Y4Z5A6B7C8D9E0F1G2") + "A",
+		c.encode(r, "users", "01JDQ2X3Y4Z5A6B7C8D9E0F1G2"),
+		c.encode(r, "invitations", "01JDQ2X3Y4Z5A6B7C8D9E0F1G2"),
+		c.encode(requestOf("globex"), "users", "01JDQ2X3Y4Z5A6B7C8D9E0F1G2"),
+		c.encode(r, "users", "not-an-id"),
+		c.encode(r, "users", "01JDQ2X3Y4Z5A6B7C8D9E0F1G2") + "A",
 		"",
 		"AAAA",
 		"%00",
@@ -132,7 +139,7 @@ func FuzzCursor(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		for _, list := range []string{"users", "invitations", "sessions", "audit"} {
-			id, err := c.decode(list, s)
+			id, err := c.decode(r, list, s)
 			if err != nil {
 				continue
 			}
@@ -144,9 +151,40 @@ func FuzzCursor(f *testing.F) {
 			if err != nil {
 				t.Fatalf("list %s accepted cursor %q that is not base64: %v", list, s, err)
 			}
-			if got, want := base64.RawURLEncoding.EncodeToString(raw), c.encode(list, id); got != want {
+			if got, want := base64.RawURLEncoding.EncodeToString(raw), c.encode(r, list, id); got != want {
 				t.Fatalf("list %s accepted cursor %q (%q) for id %q, which encode writes as %q", list, s, got, id, want)
 			}
 		}
 	})
+}
+
+// requestOf is a request whose caller authentication found in org.
+func requestOf(org data.TenantID) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	return r.WithContext(context.WithValue(r.Context(), keyAccess, &access{tenant: org}))
+}
+
+// TestCursor_BoundToTenant checks that a cursor is good only for the list
+// and the organization it was made for.
+func TestCursor_BoundToTenant(t *testing.T) {
+	c := cursors{key: []byte("test-cursor-key-0123456789abcdef")}
+	const id = "01JDQ2X3Y4Z5A6B7C8D9E0F1G2"
+	cur := c.encode(requestOf("acme"), "contacts", id)
+	tests := []struct {
+		name string
+		org  data.TenantID
+		list string
+		ok   bool
+	}{
+		{"same organization and list", "acme", "contacts", true},
+		{"other organization", "globex", "contacts", false},
+		{"other list", "acme", "users", false},
+		{"organization whose name ends the other's", "acm", "econtacts", false},
+	}
+	for _, tt := range tests {
+		got, err := c.decode(requestOf(tt.org), tt.list, cur)
+		if (err == nil) != tt.ok || (tt.ok && got != id) {
+			t.Errorf("%s: got %q, %v, want ok %t", tt.name, got, err, tt.ok)
+		}
+	}
 }

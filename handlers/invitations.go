@@ -11,21 +11,37 @@ import (
 
 // invitationRequest is the body of POST /invitations.
 type invitationRequest struct {
-	Email          string    `json:"email"`
-	FirstName      string    `json:"firstName"`
-	LastName       string    `json:"lastName"`
-	AccountID      string    `json:"accountId"`
-	Role           data.Role `json:"role"`
-	Message        string    `json:"message"`
-	ExpiresInHours *int      `json:"expiresInHours"`
+	Email          string     `json:"email"`
+	FirstName      string     `json:"firstName"`
+	LastName       string     `json:"lastName"`
+	AccountID      string     `json:"accountId"`
+	Role           *data.Role `json:"role,omitempty"`
+	Message        string     `json:"message"`
+	ExpiresInHours *int       `json:"expiresInHours,omitempty"`
 }
 
 // contactInviteRequest is the body of POST /users/invite.
 type contactInviteRequest struct {
-	ContactID      string    `json:"contactId"`
-	Role           data.Role `json:"role"`
-	Message        string    `json:"message"`
-	ExpiresInHours *int      `json:"expiresInHours"`
+	ContactID      string     `json:"contactId"`
+	Role           *data.Role `json:"role,omitempty"`
+	Message        string     `json:"message"`
+	ExpiresInHours *int       `json:"expiresInHours,omitempty"`
+}
+
+// emptyRole stands for a role sent as "": no role, so Validate refuses it.
+const emptyRole data.Role = " "
+
+// roleOf maps the optional role to data.InvitationRequest, where "" means
+// the default: a role sent as "" is no role, like "owner", so it becomes a
+// value Validate refuses with the other fields.
+func roleOf(r *data.Role) data.Role {
+	switch {
+	case r == nil:
+		return ""
+	case *r == "":
+		return emptyRole
+	}
+	return *r
 }
 
 // expiryHours maps the optional expiresInHours to data.InvitationRequest,
@@ -51,7 +67,7 @@ func (s *server) handleInvitationCreate() http.Handler {
 		}
 		inv, err := s.db.CreateInvitation(r.Context(), p.Tenant, p.Subject, data.InvitationRequest{
 			Email: req.Email, FirstName: req.FirstName, LastName: req.LastName, AccountID: req.AccountID,
-			Role: req.Role, Message: req.Message, ExpiresInHours: expiryHours(req.ExpiresInHours)})
+			Role: roleOf(req.Role), Message: req.Message, ExpiresInHours: expiryHours(req.ExpiresInHours)})
 		if err != nil {
 			writeError(w, r, s.log, err)
 			return
@@ -78,7 +94,7 @@ func (s *server) handleContactInvite() http.Handler {
 			writeError(w, r, s.log, data.ErrNotFound)
 			return
 		}
-		ir := data.InvitationRequest{Role: req.Role, Message: req.Message, ExpiresInHours: expiryHours(req.ExpiresInHours)}
+		ir := data.InvitationRequest{Role: roleOf(req.Role), Message: req.Message, ExpiresInHours: expiryHours(req.ExpiresInHours)}
 		inv, err := s.db.InviteContact(r.Context(), p.Tenant, p.Subject, req.ContactID, ir)
 		if err != nil {
 			writeError(w, r, s.log, err)
@@ -97,20 +113,19 @@ func (s *server) handleInvitationList() http.Handler {
 			writeError(w, r, s.log, err)
 			return
 		}
-		f := store.InvitationFilter{Status: data.InvitationPending, Q: lp.q}
-		if st := r.URL.Query().Get("status"); st != "" {
-			f.Status = data.InvitationStatus(st)
-			if !f.Status.Valid() {
-				writeError(w, r, s.log, &paramError{name: "status", msg: "must be pending, accepted, expired or cancelled"})
-				return
-			}
+		status, err := statusFilter(r, data.InvitationPending, data.InvitationStatus.Valid,
+			"must be pending, accepted, expired or cancelled")
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
 		}
+		f := store.InvitationFilter{Status: status, Q: lp.q}
 		p, err := s.db.Invitations(r.Context(), principal(r).Tenant, f, lp.after, lp.limit)
 		if err != nil {
 			writeError(w, r, s.log, err)
 			return
 		}
-		encode(w, r, s.log, http.StatusOK, newPage(p.Items, s.cursors.encode("invitations", p.Next)))
+		encode(w, r, s.log, http.StatusOK, newPage(p.Items, s.cursors.encode(r, "invitations", p.Next)))
 	})
 }
 

@@ -1,7 +1,9 @@
 package handlers
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -29,6 +31,20 @@ func readyGate(log *slog.Logger, ready func() error, next http.Handler) http.Han
 	})
 }
 
+// refuseDiskFull answers /readyz with 503 while the database's disk is
+// full, so that writes go elsewhere, and reports whether it did. The store
+// probes with a write of its own meanwhile, so readiness comes back once
+// space is freed even though no traffic arrives to write.
+func (s *server) refuseDiskFull(w http.ResponseWriter, r *http.Request) bool {
+	if !s.db.ProbeDiskFull(r.Context()) {
+		return false
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(diskFullRetryAfter))
+	writeProblem(w, r, newProblem(http.StatusServiceUnavailable, "unavailable", "Not ready",
+		"The database's disk is full: writes are refused until space is freed."))
+	return true
+}
+
 // handleMetrics serves metrics, a handler built by the caller over its own
 // registry; without one the endpoint does not exist.
 func (s *server) handleMetrics(metrics http.Handler) http.Handler {
@@ -45,21 +61,34 @@ func (s *server) handleMetrics(metrics http.Handler) http.Handler {
 // file can outlast, so the deadline moves forward while bytes flow.
 const backupWriteWindow = 60 * time.Second
 
+// authenticateOperator lets through only the installation's operator token:
+// a backup holds every organization and the secrets staff tokens are signed
+// with, so no organization's staff token opens it, whatever its scopes.
+func authenticateOperator(log *slog.Logger, op *auth.Operator) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !op.Check(bearerToken(r)) {
+				writeError(w, r, log, fmt.Errorf("operator token: %w", data.ErrUnauthorized))
+				return
+			}
+			accessOf(r.Context()).subject = "operator"
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
 // handleBackup streams a consistent snapshot of the whole database file,
-// every organization's records and the generated secrets, to a caller with
-// the portal:operator scope. The snapshot is one read transaction, so writes
-// go on while it streams. Content-Length is set, so a client sees a broken
-// stream as a short body.
+// every organization's records and the generated secrets, to the operator.
+// The snapshot is one read transaction, so writes go on while it streams.
+// Content-Length is set, so a client sees a broken stream as a short body.
 func (s *server) handleBackup() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := principal(r)
-		if !p.IsOperator() {
-			writeError(w, r, s.log, fmt.Errorf("scope %s: %w", auth.ScopeOperator, data.ErrForbidden))
-			return
-		}
 		started := false
 		name := "portal-" + s.now().UTC().Format("20060102T150405Z") + ".db"
-		dw := &deadlineWriter{w: w, rc: http.NewResponseController(w)}
+		var dw io.Writer = &deadlineWriter{w: w, rc: http.NewResponseController(w)}
+		if r.Method == http.MethodHead {
+			dw = headOnly{} // the headers say it all: do not read the whole file for nothing
+		}
 		n, err := s.db.Backup(r.Context(), dw, func(size int64) {
 			h := w.Header()
 			h.Set("Content-Type", "application/octet-stream")
@@ -72,14 +101,23 @@ func (s *server) handleBackup() http.Handler {
 			writeError(w, r, s.log, err)
 			return
 		}
+		if started && r.Method == http.MethodHead {
+			return // headOnly ended the stream on purpose
+		}
 		if err != nil {
 			// The status is sent; the short body tells the client.
 			s.log.WarnContext(r.Context(), "backup stream broken", "requestId", requestID(r), "bytes", n, "err", err)
 			return
 		}
-		s.log.InfoContext(r.Context(), "backup streamed", "requestId", requestID(r), "bytes", n, "sub", p.Subject)
+		s.log.InfoContext(r.Context(), "backup streamed", "requestId", requestID(r), "bytes", n, "sub", "operator")
 	})
 }
+
+// headOnly refuses the first byte of a body, ending the stream of a HEAD
+// request once its headers are sent.
+type headOnly struct{}
+
+func (headOnly) Write([]byte) (int, error) { return 0, errors.New("head request: no body") }
 
 // deadlineWriter pushes the connection's write deadline forward as a long
 // response makes progress, at most once a second.

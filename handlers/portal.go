@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gorilla/mux"
+
 	"github.com/salesos/portal/account"
 	"github.com/salesos/portal/data"
 	"github.com/salesos/portal/store"
@@ -63,6 +65,10 @@ type acceptRequest struct {
 
 func (s *server) handleAccept() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.accounts.Admit(account.FlowAccept, clientOf(r)); err != nil {
+			writeError(w, r, s.log, err) // before the body is read
+			return
+		}
 		req, err := decode[acceptRequest](w, r)
 		if err != nil {
 			writeError(w, r, s.log, err)
@@ -86,6 +92,10 @@ type loginRequest struct {
 
 func (s *server) handleLogin() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.accounts.Admit(account.FlowLogin, clientOf(r)); err != nil {
+			writeError(w, r, s.log, err) // before the body is read
+			return
+		}
 		req, err := decode[loginRequest](w, r)
 		if err != nil {
 			writeError(w, r, s.log, err)
@@ -160,7 +170,7 @@ func (s *server) handleMySessions() http.Handler {
 		for i := range p.Items {
 			p.Items[i].Current = p.Items[i].ID == a.Session.ID
 		}
-		encode(w, r, s.log, http.StatusOK, newPage(p.Items, s.cursors.encode("portal-sessions", p.Next)))
+		encode(w, r, s.log, http.StatusOK, newPage(p.Items, s.cursors.encode(r, "portal-sessions", p.Next)))
 	})
 }
 
@@ -187,18 +197,28 @@ type forgotRequest struct {
 
 func (s *server) handleForgot() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.accounts.Admit(account.FlowForgot, clientOf(r)); err != nil {
+			writeError(w, r, s.log, err) // before the body is read
+			return
+		}
 		req, err := decode[forgotRequest](w, r)
 		if err != nil {
 			writeError(w, r, s.log, err)
 			return
 		}
-		if err := s.accounts.Forgot(r.Context(), req.Portal, req.Email, clientOf(r)); err != nil {
-			writeError(w, r, s.log, err)
-			return
-		}
-		s.wake()
+		// The answer goes out before the work, and on a connection that is
+		// not reused, so that neither its timing nor the next request's
+		// tells a known email from an unknown one.
+		w.Header().Set("Connection", "close")
 		encode(w, r, s.log, http.StatusAccepted, map[string]string{
 			"status": "If an account exists for this email, a reset link is on its way."})
+		_ = http.NewResponseController(w).Flush()
+		// The client may hang up once answered; the request is still served.
+		ctx := context.WithoutCancel(r.Context())
+		if err := s.accounts.Forgot(ctx, req.Portal, req.Email); err != nil {
+			s.log.ErrorContext(ctx, "password reset request failed", "err", err, "requestId", requestID(r))
+		}
+		s.wake()
 	})
 }
 
@@ -209,6 +229,10 @@ type resetRequest struct {
 
 func (s *server) handleReset() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.accounts.Admit(account.FlowReset, clientOf(r)); err != nil {
+			writeError(w, r, s.log, err) // before the body is read
+			return
+		}
 		req, err := decode[resetRequest](w, r)
 		if err != nil {
 			writeError(w, r, s.log, err)
@@ -226,4 +250,35 @@ func (s *server) handleReset() http.Handler {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
+}
+
+// requireFeature answers 404 feature-disabled on a customer route of a
+// feature the organization has switched off, before the handler runs. It
+// goes after authenticatePortal: a route of a disabled feature still asks
+// for a session first, so an anonymous caller learns nothing of the
+// configuration. The admin API is never gated, so staff can prepare
+// content before switching a feature on.
+func (s *server) requireFeature(id string) mux.MiddlewareFunc {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			cfg, err := s.db.Config(r.Context(), portalAuth(r).Tenant)
+			if err != nil {
+				writeError(w, r, s.log, err)
+				return
+			}
+			for _, f := range cfg.Features {
+				if f.ID == id && f.Enabled {
+					next.ServeHTTP(w, r)
+					return
+				}
+			}
+			writeProblem(w, r, featureDisabled(id))
+		})
+	}
+}
+
+// featureDisabled is the problem of a customer route whose feature is off.
+func featureDisabled(id string) problem {
+	return newProblem(http.StatusNotFound, "feature-disabled", "Feature disabled",
+		"The portal's "+id+" feature is switched off.")
 }

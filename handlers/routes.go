@@ -6,6 +6,7 @@ package handlers
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -39,9 +40,26 @@ type Options struct {
 	Web http.Handler
 	// Metrics serves GET /metrics (404 when nil).
 	Metrics http.Handler
+	// Operator checks the operator token, the only credential that opens
+	// GET /v1/admin/backup (every token is refused when nil).
+	Operator *auth.Operator
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For or
+	// Forwarded header names the client; empty trusts no header.
+	TrustedProxies []netip.Prefix
 	// Ready reports whether the service can serve, beyond its database (the
 	// mail sender running); GET /readyz answers 503 while it returns an error.
 	Ready func() error
+	// MaxConcurrentImports bounds the contact imports in flight; one more
+	// is answered 503 with Retry-After (DefaultMaxConcurrentImports when 0).
+	MaxConcurrentImports int
+	// DocumentQuota is each organization's storage for document files in
+	// bytes (data.DefaultDocumentQuota when 0); MaxDocumentSize the largest
+	// file one upload takes (data.DefaultMaxDocumentSize when 0, and never
+	// more than the quota).
+	DocumentQuota, MaxDocumentSize int64
+	// MaxAttachmentSize is the largest file a ticket message takes
+	// (data.DefaultMaxAttachmentSize when 0).
+	MaxAttachmentSize int64
 }
 
 // server holds what every handler shares.
@@ -53,6 +71,10 @@ type server struct {
 	cursors  cursors
 	wake     func()
 	accounts *account.Service
+	imports  chan struct{} // a slot per contact import in flight
+	docLimit store.DocumentLimits
+	// maxAttachment is the largest file a ticket message takes.
+	maxAttachment int64
 }
 
 // New returns the portal's HTTP handler. All routes are registered here and
@@ -76,6 +98,7 @@ func New(log *slog.Logger, db *store.DB, v *auth.Verifier, opt Options) http.Han
 	h = recoverPanics(log)(h)
 	h = logRequests(log, opt.Observe, opt.Now)(h)
 	h = withRequestID(opt.IDs, opt.Now)(h)
+	h = clientAddress(opt.TrustedProxies)(h) // first: everything after reads the client's address
 	return h
 }
 
@@ -85,46 +108,68 @@ func New(log *slog.Logger, db *store.DB, v *auth.Verifier, opt Options) http.Han
 func newRouter(log *slog.Logger, db *store.DB, v *auth.Verifier, opt Options) *mux.Router {
 	s := &server{log: log, db: db, v: v, now: opt.Now, cursors: cursors{key: opt.CursorKey},
 		wake: opt.Wake, accounts: opt.Accounts}
+	if opt.MaxConcurrentImports <= 0 {
+		opt.MaxConcurrentImports = DefaultMaxConcurrentImports
+	}
+	s.imports = make(chan struct{}, opt.MaxConcurrentImports)
+	s.docLimit = documentLimits(opt.DocumentQuota, opt.MaxDocumentSize)
+	s.maxAttachment = opt.MaxAttachmentSize
+	if s.maxAttachment <= 0 {
+		s.maxAttachment = data.DefaultMaxAttachmentSize
+	}
 
-	r := mux.NewRouter()
+	// Routes match the path as sent: no cleaning (mux would answer 301 to the
+	// cleaned path before any middleware ran, and a client that follows it
+	// would act on another resource) and no decoding (an encoded "/" in an
+	// {id} stays part of the id, which is then unknown). Such paths are 404.
+	r := mux.NewRouter().SkipClean(true).UseEncodedPath()
 	r.NotFoundHandler = http.HandlerFunc(s.notFound(r))
 	r.MethodNotAllowedHandler = http.HandlerFunc(s.notFound(r))
 	r.Use(recordRoute)
 
-	r.Handle("/healthz", s.handleHealth()).Methods(http.MethodGet)
-	r.Handle("/openapi.yaml", s.handleOpenAPI()).Methods(http.MethodGet)
-	r.Handle("/readyz", readyGate(log, opt.Ready, s.handleReady())).Methods(http.MethodGet)
-	r.Handle("/metrics", s.handleMetrics(opt.Metrics)).Methods(http.MethodGet)
-	r.Handle("/v1/admin/backup", authenticateStaff(log, v)(s.handleBackup())).Methods(http.MethodGet)
+	get(r, "/healthz", s.handleHealth())
+	get(r, "/openapi.yaml", s.handleOpenAPI())
+	get(r, "/readyz", readyGate(log, opt.Ready, s.handleReady()))
+	get(r, "/metrics", s.handleMetrics(opt.Metrics))
+	get(r, "/v1/admin/backup", authenticateOperator(log, opt.Operator)(s.handleBackup()))
 
 	admin := r.PathPrefix("/v1/customer-portal").Subrouter()
 	admin.Use(authenticateStaff(log, v), requirePermission(log))
-	admin.Handle("/config", s.handleConfigGet()).Methods(http.MethodGet)
+	get(admin, "/config", s.handleConfigGet())
 	admin.Handle("/config", s.handleConfigPatch()).Methods(http.MethodPatch)
-	admin.Handle("/features", s.handleFeatureList()).Methods(http.MethodGet)
+	get(admin, "/features", s.handleFeatureList())
 	admin.Handle("/features/{featureId}/toggle", s.handleFeatureToggle()).Methods(http.MethodPatch)
 
-	admin.Handle("/audit", s.handleAuditList()).Methods(http.MethodGet)
-	admin.Handle("/users", s.handleUserList()).Methods(http.MethodGet)
+	get(admin, "/audit", s.handleAuditList())
+	get(admin, "/users", s.handleUserList())
 	admin.Handle("/users/invite", s.handleContactInvite()).Methods(http.MethodPost)
-	admin.Handle("/users/{id}", s.handleUserGet()).Methods(http.MethodGet)
+	get(admin, "/users/{id}", s.handleUserGet())
 	admin.Handle("/users/{id}", s.handleUserDelete()).Methods(http.MethodDelete)
 	admin.Handle("/users/{id}/access", s.handleUserRevoke()).Methods(http.MethodDelete)
-	admin.Handle("/invitations", s.handleInvitationList()).Methods(http.MethodGet)
+	get(admin, "/invitations", s.handleInvitationList())
 	admin.Handle("/invitations", s.handleInvitationCreate()).Methods(http.MethodPost)
-	admin.Handle("/invitations/{id}", s.handleInvitationGet()).Methods(http.MethodGet)
+	get(admin, "/invitations/{id}", s.handleInvitationGet())
 	admin.Handle("/invitations/{id}", s.handleInvitationCancel()).Methods(http.MethodDelete)
 	admin.Handle("/invitations/{id}/resend", s.handleInvitationResend()).Methods(http.MethodPost)
-	admin.Handle("/stats", s.handleStats()).Methods(http.MethodGet)
-	admin.Handle("/sessions", s.handleSessionList()).Methods(http.MethodGet)
+	get(admin, "/stats", s.handleStats())
+	get(admin, "/sessions", s.handleSessionList())
 	admin.Handle("/sessions/{id}", s.handleSessionEnd()).Methods(http.MethodDelete)
+	get(admin, "/tickets", s.handleTicketList())
+	get(admin, "/tickets/{id}", s.handleTicketGet())
+	admin.Handle("/tickets/{id}", s.handleTicketPatch()).Methods(http.MethodPatch)
+	admin.Handle("/tickets/{id}/messages", s.handleTicketMessage()).Methods(http.MethodPost)
+	get(admin, "/attachments/{id}", s.handleAttachment(false))
+	get(admin, "/documents", s.handleDocumentList())
+	admin.Handle("/documents", s.handleDocumentCreate()).Methods(http.MethodPost)
+	get(admin, "/documents/{id}", s.handleDocumentGet())
+	admin.Handle("/documents/{id}", s.handleDocumentDelete()).Methods(http.MethodDelete)
 
 	contacts := r.PathPrefix("/v1/contacts").Subrouter()
 	contacts.Use(authenticateStaff(log, v), requirePermission(log))
-	contacts.Handle("", s.handleContactList()).Methods(http.MethodGet)
+	get(contacts, "", s.handleContactList())
 	contacts.Handle("", s.handleContactCreate()).Methods(http.MethodPost)
 	contacts.Handle("/import", s.handleContactImport()).Methods(http.MethodPost)
-	contacts.Handle("/{id}", s.handleContactGet()).Methods(http.MethodGet)
+	get(contacts, "/{id}", s.handleContactGet())
 	contacts.Handle("/{id}", s.handleContactPatch()).Methods(http.MethodPatch)
 	contacts.Handle("/{id}", s.handleContactDelete()).Methods(http.MethodDelete)
 
@@ -136,9 +181,19 @@ func newRouter(log *slog.Logger, db *store.DB, v *auth.Verifier, opt Options) *m
 	customer := r.PathPrefix("/v1/portal").Subrouter()
 	customer.Use(s.authenticatePortal)
 	customer.Handle("/logout", s.handleLogout()).Methods(http.MethodPost)
-	customer.Handle("/me", s.handleMe()).Methods(http.MethodGet)
-	customer.Handle("/sessions", s.handleMySessions()).Methods(http.MethodGet)
+	get(customer, "/me", s.handleMe())
+	get(customer, "/sessions", s.handleMySessions())
 	customer.Handle("/sessions/{id}", s.handleMySessionEnd()).Methods(http.MethodDelete)
+	tickets := s.requireFeature("tickets")
+	get(customer, "/tickets", tickets(s.handleMyTicketList()))
+	customer.Handle("/tickets", tickets(s.handleMyTicketCreate())).Methods(http.MethodPost)
+	get(customer, "/tickets/{id}", tickets(s.handleMyTicketGet()))
+	customer.Handle("/tickets/{id}", tickets(s.handleMyTicketPatch())).Methods(http.MethodPatch)
+	customer.Handle("/tickets/{id}/messages", tickets(s.handleMyTicketMessage())).Methods(http.MethodPost)
+	get(customer, "/attachments/{id}", tickets(s.handleAttachment(true)))
+	documents := s.requireFeature("documents")
+	get(customer, "/documents", documents(s.handleMyDocuments()))
+	get(customer, "/documents/{id}/content", documents(s.handleMyDocumentContent()))
 
 	if opt.Web != nil {
 		r.PathPrefix("/p/").Handler(opt.Web)
@@ -148,12 +203,19 @@ func newRouter(log *slog.Logger, db *store.DB, v *auth.Verifier, opt Options) *m
 	return r
 }
 
+// get registers h for GET and for HEAD, which is served wherever GET is
+// (RFC 9110): the same handler answers, and net/http sends its status and
+// headers without the body.
+func get(r *mux.Router, path string, h http.Handler) {
+	r.Handle(path, h).Methods(http.MethodGet, http.MethodHead)
+}
+
 // notFound answers a request no route took: 405 with an Allow header when
 // the path exists for other methods, else 404. It probes every method itself
 // because gorilla/mux loses a method mismatch when sibling routes share a
 // subrouter prefix, and then reports 404.
 func (s *server) notFound(router *mux.Router) func(http.ResponseWriter, *http.Request) {
-	all := []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+	all := []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
 	return func(w http.ResponseWriter, r *http.Request) {
 		var allow []string
 		for _, m := range all {
@@ -187,6 +249,9 @@ func (s *server) handleReady() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, err := s.db.Schema(); err != nil {
 			writeProblem(w, r, newProblem(http.StatusServiceUnavailable, "unavailable", "Not ready", "The database is not usable."))
+			return
+		}
+		if s.refuseDiskFull(w, r) {
 			return
 		}
 		encode(w, r, s.log, http.StatusOK, map[string]string{"status": "ready"})

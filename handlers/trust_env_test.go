@@ -50,6 +50,8 @@ type trustEnv struct {
 	rs256  jwk.Key // private, kid trust-rs256
 	secret []byte  // HS256
 	routes []string
+	// operator is the operator token, the backup's credential.
+	operator string
 }
 
 type trustEnvOptions struct {
@@ -92,8 +94,13 @@ func newTrustEnv(t *testing.T, o trustEnvOptions) *trustEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	operatorSecret := []byte("trust-operator-secret-0123456789abcdef")
+	op, err := auth.NewOperator(operatorSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := handlers.Options{Now: clk.Now, CursorKey: []byte("trust-cursor-key-0123456789abcdef"),
-		Accounts: accounts, Web: pages}
+		Accounts: accounts, Web: pages, Operator: op}
 	routes, err := handlers.TrustRoutes(log, db, v, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +109,8 @@ func newTrustEnv(t *testing.T, o trustEnvOptions) *trustEnv {
 	tr := &http.Transport{MaxIdleConnsPerHost: 64}
 	client := &http.Client{Transport: tr, Timeout: 60 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	e := &trustEnv{t: t, srv: srv, client: client, db: db, clock: clk, es256: es, rs256: rs, secret: secret, routes: routes}
+	e := &trustEnv{t: t, srv: srv, client: client, db: db, clock: clk, es256: es, rs256: rs, secret: secret, routes: routes,
+		operator: auth.OperatorToken(operatorSecret)}
 	t.Cleanup(func() {
 		tr.CloseIdleConnections()
 		srv.Close()
@@ -244,6 +252,8 @@ type trustOrg struct {
 	inviteOnlyID, inviteOnlyEmail   string // a pending invitation by email
 	auditIDs                        []string
 	portalName, supportEmail, hello string
+	ticketID, ticketSubject         string // a ticket of the active user
+	documentID, documentTitle       string // a document shared with every customer
 }
 
 // newOrg fills organization org (name a short tag such as "alpha") with a
@@ -258,6 +268,7 @@ func (e *trustEnv) newOrg(org, tag string) *trustOrg {
 		map[string]any{"slug": o.slug, "portalName": o.portalName, "supportEmail": o.supportEmail, "welcomeMessage": o.hello},
 		"Content-Type", "application/merge-patch+json")
 	e.must(200, http.MethodPatch, "/v1/customer-portal/features/invoices/toggle", o.token, map[string]any{"enabled": true})
+	e.must(200, http.MethodPatch, "/v1/customer-portal/features/documents/toggle", o.token, map[string]any{"enabled": true})
 
 	o.contactEmail = "carol." + tag + "@" + tag + "-corp.example"
 	c := e.must(201, http.MethodPost, "/v1/contacts", o.token,
@@ -283,6 +294,15 @@ func (e *trustEnv) newOrg(org, tag string) *trustOrg {
 	only := e.must(201, http.MethodPost, "/v1/customer-portal/invitations", o.token, map[string]any{"email": o.inviteOnlyEmail})
 	o.inviteOnlyID = only["id"].(string)
 
+	o.ticketSubject = "Ticket of " + tag + " Secret Corp"
+	tk := e.must(201, http.MethodPost, "/v1/portal/tickets", o.session, map[string]any{"subject": o.ticketSubject, "body": "Body of " + tag})
+	o.ticketID = tk["id"].(string)
+	o.documentTitle = "Plans of " + tag + " Secret Corp"
+	body, ct := multipartBody(e.t, formPart{name: "title", body: []byte(o.documentTitle)},
+		formPart{name: "file", fileName: tag + "-plans.txt", body: []byte("the secret plans of " + tag)})
+	doc := e.must(201, http.MethodPost, "/v1/customer-portal/documents", o.token, body, "Content-Type", ct)
+	o.documentID = doc["id"].(string)
+
 	audit := e.must(200, http.MethodGet, "/v1/customer-portal/audit?limit=100", o.token, nil)
 	for _, a := range audit["data"].([]any) {
 		o.auditIDs = append(o.auditIDs, a.(map[string]any)["id"].(string))
@@ -294,7 +314,8 @@ func (e *trustEnv) newOrg(org, tag string) *trustOrg {
 func (o *trustOrg) secrets() []string {
 	s := []string{o.org, o.slug, o.portalName, o.supportEmail, o.hello, o.userID, o.userEmail, o.session,
 		o.sessionID, o.pendingInvID, o.pendingUserID, o.pendingEmail, o.inviteToken, o.contactID,
-		o.contactEmail, o.inviteOnlyID, o.inviteOnlyEmail, "Carol" + strings.TrimSuffix(o.slug, "-portal")}
+		o.contactEmail, o.inviteOnlyID, o.inviteOnlyEmail, "Carol" + strings.TrimSuffix(o.slug, "-portal"),
+		o.ticketID, o.ticketSubject, o.documentID, o.documentTitle}
 	return append(s, o.auditIDs...)
 }
 

@@ -3,6 +3,8 @@ package handlers
 import (
 	"strings"
 	"testing"
+
+	"github.com/salesos/portal/data"
 )
 
 // FuzzParseIfMatch feeds arbitrary If-Match headers to parseIfMatch. It may
@@ -59,7 +61,7 @@ func TestIfMatch_ComparesTagsAsStrings(t *testing.T) {
 			t.Fatalf("parseIfMatch(%q): %v", h, err)
 		}
 		for _, tag := range tags {
-			if tag == etag(2) {
+			if tag == (data.Config{Version: 2}).ETag() {
 				t.Fatalf("parseIfMatch(%q) gave %q, which equals the ETag of version 2", h, tag)
 			}
 		}

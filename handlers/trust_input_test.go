@@ -15,6 +15,13 @@ var trustBodyless = map[string]bool{
 	"POST /v1/customer-portal/invitations/{id}/resend": true,
 }
 
+// trustMultipart are the routes that take a multipart/form-data upload
+// rather than JSON: their limits and refusals are tested with the feature
+// (documents_test.go, FuzzReadDocumentForm).
+var trustMultipart = map[string]bool{
+	"POST /v1/customer-portal/documents": true,
+}
+
 // trustBodyLimit is the body limit of a route: 1 MiB, except the contact
 // import, which takes up to 8 MiB so that 10,000 rows fit.
 func trustBodyLimit(route string) int {
@@ -36,7 +43,7 @@ func trustBodyRoutes(t *testing.T, e *trustEnv, a *trustOrg) []trustBodyRoute {
 	for _, route := range e.routes {
 		method, tpl, _ := strings.Cut(route, " ")
 		if (method != http.MethodPost && method != http.MethodPatch && method != http.MethodPut) ||
-			!strings.HasPrefix(tpl, "/v1/") || trustBodyless[route] {
+			!strings.HasPrefix(tpl, "/v1/") || trustBodyless[route] || trustMultipart[route] {
 			continue
 		}
 		tok := ""
@@ -122,6 +129,11 @@ func TestInput_InvalidUTF8(t *testing.T) {
 		"POST /v1/portal/login":                                 `{"portal":"` + a.slug + `","email":"` + a.userEmail + `","password":"` + bad + `"}`,
 		"POST /v1/portal/password/forgot":                       `{"portal":"` + a.slug + `","email":"ann` + bad + `@alpha-corp.example"}`,
 		"POST /v1/portal/password/reset":                        `{"token":"` + bad + `","password":"long enough password"}`,
+		"POST /v1/portal/tickets":                               `{"subject":"` + bad + `","body":"b"}`,
+		"PATCH /v1/portal/tickets/{id}":                         `{"status":"` + bad + `"}`,
+		"POST /v1/portal/tickets/{id}/messages":                 `{"body":"` + bad + `"}`,
+		"PATCH /v1/customer-portal/tickets/{id}":                `{"assignee":"` + bad + `"}`,
+		"POST /v1/customer-portal/tickets/{id}/messages":        `{"body":"` + bad + `"}`,
 	}
 	for _, br := range trustBodyRoutes(t, e, a) {
 		body, ok := bodies[br.route]

@@ -23,6 +23,10 @@ func trustSubstitute(tpl string, o *trustOrg) string {
 		p = strings.Replace(p, "{id}", o.sessionID, 1)
 	case strings.HasPrefix(p, "/v1/contacts/"):
 		p = strings.Replace(p, "{id}", o.contactID, 1)
+	case strings.HasPrefix(p, "/v1/customer-portal/tickets/"), strings.HasPrefix(p, "/v1/portal/tickets/"):
+		p = strings.Replace(p, "{id}", o.ticketID, 1)
+	case strings.HasPrefix(p, "/v1/customer-portal/documents/"), strings.HasPrefix(p, "/v1/portal/documents/"):
+		p = strings.Replace(p, "{id}", o.documentID, 1)
 	}
 	return p
 }
@@ -122,6 +126,20 @@ func trustProbe(method string, body any, want ...int) func(tpl string) tenancyPr
 	}
 }
 
+// trustSessionProbe is trustProbe for the customer API: b's customer
+// session with a's IDs in the path.
+func trustSessionProbe(method string, body any, want ...int) func(tpl string) tenancyProbe {
+	return func(tpl string) tenancyProbe {
+		return func(t *testing.T, e *trustEnv, a, b *trustOrg) {
+			t.Helper()
+			path := trustSubstitute(tpl, a)
+			r := e.do(method, path, b.session, body)
+			trustWantStatus(t, method+" "+path, r, want...)
+			trustNoLeak(t, method+" "+path, r, a)
+		}
+	}
+}
+
 // trustList is a list probe: b lists (with a's emails as ?q=, a's cursor,
 // and the list's filters) and gets only its own records.
 func trustList(filters ...string) func(tpl string) tenancyProbe {
@@ -162,6 +180,44 @@ func trustPublic(method string, body any, want ...int) func(tpl string) tenancyP
 	}
 }
 
+// trustHead is the probe of a HEAD route: b asks with its own credential
+// (none on the public routes) and a's IDs in the path, gets one of want and
+// no body, so nothing of a.
+func trustHead(want ...int) func(tpl string) tenancyProbe {
+	return func(tpl string) tenancyProbe {
+		return func(t *testing.T, e *trustEnv, a, b *trustOrg) {
+			t.Helper()
+			path := trustSubstitute(tpl, a)
+			tok := ""
+			switch {
+			case trustStaffRoute(tpl):
+				tok = b.token
+			case strings.HasPrefix(tpl, "/v1/portal/"):
+				tok = b.session
+			}
+			r := e.do(http.MethodHead, path, tok, nil)
+			trustWantStatus(t, "HEAD "+path, r, want...)
+			if len(r.body) != 0 {
+				t.Errorf("HEAD %s: got a body of %d bytes, want none", path, len(r.body))
+			}
+		}
+	}
+}
+
+// trustCustomerProbe is trustProbe on the customer API: b's customer, with
+// b's session, asks for a's IDs in the path.
+func trustCustomerProbe(want ...int) func(tpl string) tenancyProbe {
+	return func(tpl string) tenancyProbe {
+		return func(t *testing.T, e *trustEnv, a, b *trustOrg) {
+			t.Helper()
+			path := trustSubstitute(tpl, a)
+			r := e.do(http.MethodGet, path, b.session, nil)
+			trustWantStatus(t, "GET "+path, r, want...)
+			trustNoLeak(t, "GET "+path, r, a)
+		}
+	}
+}
+
 // tenancyMatrix maps every route the router serves to its probe. A route
 // without an entry fails TestTenancy_EveryRoute.
 var tenancyMatrix = map[string]func(tpl string) tenancyProbe{
@@ -169,9 +225,47 @@ var tenancyMatrix = map[string]func(tpl string) tenancyProbe{
 	"GET /readyz":       trustPublic(http.MethodGet, nil, http.StatusOK),
 	"GET /openapi.yaml": trustPublic(http.MethodGet, nil, http.StatusOK),
 	"GET /metrics":      trustPublic(http.MethodGet, nil, http.StatusOK, http.StatusNotFound),
-	// The backup holds every organization: an organization's admin token
-	// without the installation-wide portal:operator scope gets 403.
-	"GET /v1/admin/backup": trustProbe(http.MethodGet, nil, http.StatusForbidden),
+	// The backup holds every organization: only the installation's operator
+	// token opens it, never an organization's staff token.
+	"GET /v1/admin/backup": trustProbe(http.MethodGet, nil, http.StatusUnauthorized),
+
+	"HEAD /healthz":                             trustHead(http.StatusOK),
+	"HEAD /readyz":                              trustHead(http.StatusOK),
+	"HEAD /openapi.yaml":                        trustHead(http.StatusOK),
+	"HEAD /metrics":                             trustHead(http.StatusOK, http.StatusNotFound),
+	"HEAD /v1/admin/backup":                     trustHead(http.StatusUnauthorized),
+	"HEAD /v1/customer-portal/config":           trustHead(http.StatusOK),
+	"HEAD /v1/customer-portal/features":         trustHead(http.StatusOK),
+	"HEAD /v1/customer-portal/audit":            trustHead(http.StatusOK),
+	"HEAD /v1/customer-portal/users":            trustHead(http.StatusOK),
+	"HEAD /v1/customer-portal/users/{id}":       trustHead(http.StatusNotFound),
+	"HEAD /v1/customer-portal/invitations":      trustHead(http.StatusOK),
+	"HEAD /v1/customer-portal/invitations/{id}": trustHead(http.StatusNotFound),
+	"HEAD /v1/customer-portal/stats":            trustHead(http.StatusOK),
+	"HEAD /v1/customer-portal/sessions":         trustHead(http.StatusOK),
+	"HEAD /v1/contacts":                         trustHead(http.StatusOK),
+	"HEAD /v1/contacts/{id}":                    trustHead(http.StatusNotFound),
+	"HEAD /v1/portal/me":                        trustHead(http.StatusOK),
+	"HEAD /v1/portal/sessions":                  trustHead(http.StatusOK),
+	"HEAD /v1/customer-portal/tickets":          trustHead(http.StatusOK),
+	"HEAD /v1/customer-portal/tickets/{id}":     trustHead(http.StatusNotFound),
+	"HEAD /v1/portal/tickets":                   trustHead(http.StatusOK),
+	"HEAD /v1/portal/tickets/{id}":              trustHead(http.StatusNotFound),
+	"HEAD /v1/portal/attachments/{id}":          trustHead(http.StatusNotFound),
+	"HEAD /v1/customer-portal/attachments/{id}": trustHead(http.StatusNotFound),
+	"GET /v1/portal/attachments/{id}":           trustSessionProbe(http.MethodGet, nil, http.StatusNotFound),
+	"GET /v1/customer-portal/attachments/{id}":  trustProbe(http.MethodGet, nil, http.StatusNotFound),
+
+	// Tickets: b's staff and b's customer against a's ticket.
+	"GET /v1/customer-portal/tickets":                trustList("status=open", "accountId=acct-1", "priority=normal"),
+	"GET /v1/customer-portal/tickets/{id}":           trustProbe(http.MethodGet, nil, http.StatusNotFound),
+	"PATCH /v1/customer-portal/tickets/{id}":         trustProbe(http.MethodPatch, map[string]any{"status": "closed"}, http.StatusNotFound),
+	"POST /v1/customer-portal/tickets/{id}/messages": trustProbe(http.MethodPost, map[string]any{"body": "hijack"}, http.StatusNotFound),
+	"GET /v1/portal/tickets":                         trustSessionProbe(http.MethodGet, nil, http.StatusOK),
+	"POST /v1/portal/tickets":                        trustSessionProbe(http.MethodPost, map[string]any{"subject": "b's", "body": "b's"}, http.StatusCreated),
+	"GET /v1/portal/tickets/{id}":                    trustSessionProbe(http.MethodGet, nil, http.StatusNotFound),
+	"PATCH /v1/portal/tickets/{id}":                  trustSessionProbe(http.MethodPatch, map[string]any{"status": "solved"}, http.StatusNotFound),
+	"POST /v1/portal/tickets/{id}/messages":          trustSessionProbe(http.MethodPost, map[string]any{"body": "hijack"}, http.StatusNotFound),
 
 	"GET /v1/customer-portal/config": func(tpl string) tenancyProbe {
 		return func(t *testing.T, e *trustEnv, a, b *trustOrg) {
@@ -254,6 +348,27 @@ var tenancyMatrix = map[string]func(tpl string) tenancyProbe{
 		}
 	},
 	"DELETE /v1/customer-portal/sessions/{id}": trustProbe(http.MethodDelete, nil, http.StatusNotFound),
+
+	"GET /v1/customer-portal/documents":         trustList("accountId=acct-1"),
+	"HEAD /v1/customer-portal/documents":        trustHead(http.StatusOK),
+	"GET /v1/customer-portal/documents/{id}":    trustProbe(http.MethodGet, nil, http.StatusNotFound),
+	"HEAD /v1/customer-portal/documents/{id}":   trustHead(http.StatusNotFound),
+	"DELETE /v1/customer-portal/documents/{id}": trustProbe(http.MethodDelete, nil, http.StatusNotFound),
+	"HEAD /v1/portal/documents":                 trustHead(http.StatusOK),
+	"HEAD /v1/portal/documents/{id}/content":    trustHead(http.StatusNotFound),
+	"GET /v1/portal/documents":                  trustCustomerProbe(http.StatusOK),
+	"GET /v1/portal/documents/{id}/content":     trustCustomerProbe(http.StatusNotFound),
+	"POST /v1/customer-portal/documents": func(tpl string) tenancyProbe {
+		return func(t *testing.T, e *trustEnv, a, b *trustOrg) {
+			// b uploads for an account of the same name as a's: b's own
+			// document, and nothing of a's in the answer.
+			body, ct := multipartBody(t, formPart{name: "title", body: []byte("An upload of b")},
+				formPart{name: "accountId", body: []byte("acct-1")}, formPart{name: "file", fileName: "b.txt", body: []byte("b's file")})
+			r := e.do(http.MethodPost, tpl, b.token, body, "Content-Type", ct)
+			trustWantStatus(t, "upload", r, http.StatusCreated)
+			trustNoLeak(t, "upload", r, a)
+		}
+	},
 
 	"GET /v1/contacts": trustList(),
 	"POST /v1/contacts": func(tpl string) tenancyProbe {
@@ -416,7 +531,7 @@ func trustSnapshot(t *testing.T, e *trustEnv, a *trustOrg) map[string]string {
 		"/v1/customer-portal/invitations?limit=100&status=cancelled", "/v1/customer-portal/sessions?limit=100",
 		"/v1/contacts?limit=100", "/v1/customer-portal/audit?limit=100", "/v1/customer-portal/stats",
 		"/v1/customer-portal/users/" + a.userID, "/v1/customer-portal/invitations/" + a.pendingInvID,
-		"/v1/contacts/" + a.contactID} {
+		"/v1/contacts/" + a.contactID, "/v1/customer-portal/documents/" + a.documentID} {
 		r := e.do(http.MethodGet, path, a.token, nil)
 		if r.status != http.StatusOK {
 			t.Fatalf("a reads %s: got %d: %s", path, r.status, r.body)

@@ -61,17 +61,23 @@ func (s *server) handleUserList() http.Handler {
 			writeError(w, r, s.log, err)
 			return
 		}
-		f := store.UserFilter{Status: data.UserStatus(r.URL.Query().Get("status")), Q: lp.q, AccountID: r.URL.Query().Get("accountId")}
-		if f.Status != "" && !f.Status.Valid() {
-			writeError(w, r, s.log, &paramError{name: "status", msg: "must be invited, active or revoked"})
+		status, err := statusFilter(r, "", data.UserStatus.Valid, "must be invited, active or revoked")
+		if err != nil {
+			writeError(w, r, s.log, err)
 			return
 		}
+		account, err := accountFilter(r)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		f := store.UserFilter{Status: status, Q: lp.q, AccountID: account}
 		p, err := s.db.UsersJSON(r.Context(), principal(r).Tenant, f, lp.after, lp.limit)
 		if err != nil {
 			writeError(w, r, s.log, err)
 			return
 		}
-		writeRawPage(w, p.Items, s.cursors.encode("users", p.Next))
+		writeRawPage(w, p.Items, s.cursors.encode(r, "users", p.Next))
 	})
 }
 
@@ -116,7 +122,7 @@ func (s *server) handleSessionList() http.Handler {
 			return
 		}
 		f := store.SessionFilter{UserID: r.URL.Query().Get("userId")}
-		if f.UserID != "" && !data.ValidID(f.UserID) {
+		if r.URL.Query().Has("userId") && !data.ValidID(f.UserID) {
 			writeError(w, r, s.log, &paramError{name: "userId", msg: "is not a user id"})
 			return
 		}
@@ -125,7 +131,7 @@ func (s *server) handleSessionList() http.Handler {
 			writeError(w, r, s.log, err)
 			return
 		}
-		encode(w, r, s.log, http.StatusOK, newPage(p.Items, s.cursors.encode("sessions", p.Next)))
+		encode(w, r, s.log, http.StatusOK, newPage(p.Items, s.cursors.encode(r, "sessions", p.Next)))
 	})
 }
 

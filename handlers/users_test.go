@@ -321,13 +321,13 @@ func TestUsers_MethodNotAllowed(t *testing.T) {
 	tests := []struct {
 		method, path, allow string
 	}{
-		{http.MethodPut, usersPath + "/" + inv.UserID, "GET, DELETE"},
+		{http.MethodPut, usersPath + "/" + inv.UserID, "GET, HEAD, DELETE"},
 		{http.MethodPost, usersPath + "/" + inv.UserID + "/access", "DELETE"},
-		{http.MethodDelete, usersPath, "GET"},
-		{http.MethodPatch, invitationsPath, "GET, POST"},
+		{http.MethodDelete, usersPath, "GET, HEAD"},
+		{http.MethodPatch, invitationsPath, "GET, HEAD, POST"},
 		{http.MethodGet, invitationsPath + "/" + inv.ID + "/resend", "POST"},
-		{http.MethodPost, statsPath, "GET"},
-		{http.MethodPost, sessionsPath, "GET"},
+		{http.MethodPost, statsPath, "GET, HEAD"},
+		{http.MethodPost, sessionsPath, "GET, HEAD"},
 	}
 	for _, tt := range tests {
 		r := e.do(tt.method, tt.path, admin, nil)
