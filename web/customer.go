@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -21,16 +22,27 @@ type pageHandler func(s *server, w http.ResponseWriter, r *http.Request, slug st
 // customerRoutes maps the path under /p/{slug}/ and the method to a page.
 // HEAD is served as GET.
 var customerRoutes = map[string]map[string]pageHandler{
-	"":                 {http.MethodGet: (*server).home},
-	"login":            {http.MethodGet: (*server).loginForm, http.MethodPost: (*server).login},
-	"logout":           {http.MethodPost: (*server).logout},
-	"profile":          {http.MethodGet: (*server).profile},
-	"sessions":         {http.MethodGet: (*server).sessions},
-	"sessions/end":     {http.MethodPost: (*server).endSession},
-	"sessions/end-all": {http.MethodPost: (*server).endAllSessions},
-	"accept":           {http.MethodGet: (*server).acceptForm, http.MethodPost: (*server).accept},
-	"forgot":           {http.MethodGet: (*server).forgotForm, http.MethodPost: (*server).forgot},
-	"reset":            {http.MethodGet: (*server).resetForm, http.MethodPost: (*server).reset},
+	"":                   {http.MethodGet: (*server).home},
+	"login":              {http.MethodGet: (*server).loginForm, http.MethodPost: (*server).login},
+	"logout":             {http.MethodPost: (*server).logout},
+	"profile":            {http.MethodGet: (*server).profile},
+	"sessions":           {http.MethodGet: (*server).sessions},
+	"sessions/end":       {http.MethodPost: (*server).endSession},
+	"sessions/end-all":   {http.MethodPost: (*server).endAllSessions},
+	"accept":             {http.MethodGet: (*server).acceptForm, http.MethodPost: (*server).accept},
+	"forgot":             {http.MethodGet: (*server).forgotForm, http.MethodPost: (*server).forgot},
+	"reset":              {http.MethodGet: (*server).resetForm, http.MethodPost: (*server).reset},
+	"tickets":            {http.MethodGet: (*server).tickets, http.MethodPost: (*server).ticketCreate},
+	"tickets/new":        {http.MethodGet: (*server).ticketNewForm},
+	"documents":          {http.MethodGet: (*server).documents},
+	"documents/download": {http.MethodGet: (*server).downloadDocument},
+}
+
+// admitted are the form posts charged to the client address's budget of
+// their account flow.
+var admitted = map[string]account.Flow{
+	"login": account.FlowLogin, "forgot": account.FlowForgot,
+	"accept": account.FlowAccept, "reset": account.FlowReset,
 }
 
 // serveCustomer routes /p/{slug}/{page}. Every POST is a form post that
@@ -58,7 +70,7 @@ func (s *server) serveCustomer(w http.ResponseWriter, r *http.Request) {
 		s.serveTheme(w, r, slug)
 		return
 	}
-	methods, ok := customerRoutes[page]
+	methods, ok := routeOf(page)
 	if !ok {
 		s.renderNotFound(w, r)
 		return
@@ -81,7 +93,15 @@ func (s *server) serveCustomer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if method == http.MethodPost {
-		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+		if flow, ok := admitted[page]; ok {
+			// Before the body is read: a flood from one address costs
+			// neither memory nor hashing.
+			if err := s.accounts.Admit(flow, clientOf(r)); err != nil {
+				s.renderError(w, r, err)
+				return
+			}
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, formLimit(page))
 		if err := r.ParseForm(); err != nil {
 			s.renderMessage(w, r, http.StatusBadRequest, neutralView(), "The form could not be read",
 				"Go back, reload the page and try again.")
@@ -207,11 +227,13 @@ type view struct {
 	User    *data.User
 	CSRF    string
 	Nav     string
-	Flash   string
-	Error   string
-	Errors  map[string]string // per form field
-	Form    map[string]string // values to fill in again (never passwords)
-	Data    any
+	// Features are the portal's enabled features, by id, for the menu.
+	Features map[string]bool
+	Flash    string
+	Error    string
+	Errors   map[string]string // per form field
+	Form     map[string]string // values to fill in again (never passwords)
+	Data     any
 
 	// The message page.
 	Heading string
@@ -227,11 +249,21 @@ func brandedView(cfg data.Config, title string) view {
 		Errors: map[string]string{}, Form: map[string]string{}}
 }
 
-// anonView is a branded page with forms for a visitor who is not signed in.
+// anonView is a branded page with forms that do not need a sign-in
+// (login, accept, forgot, reset). Its form token is bound to the session
+// when the browser has a live one (the CSRF check takes no other then); a
+// dead session cookie is removed, and the pre-sign-in cookie is the base.
 func (s *server) anonView(w http.ResponseWriter, r *http.Request, cfg data.Config, title string) view {
 	v := brandedView(cfg, title)
-	v.CSRF = s.anonToken(w, r, cfg.Slug)
 	v.Flash = flashFor(r)
+	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+		if _, err := s.accounts.Session(r.Context(), c.Value); err == nil {
+			v.CSRF = s.csrfToken(labelSession, c.Value)
+			return v
+		}
+		s.clearSession(w, r, cfg.Slug)
+	}
+	v.CSRF = s.anonToken(w, r, cfg.Slug)
 	return v
 }
 
@@ -240,6 +272,10 @@ func (s *server) userView(r *http.Request, p portal, a store.Auth, title, nav st
 	v := brandedView(p.cfg, title)
 	u := a.User
 	v.User, v.Nav = &u, nav
+	v.Features = map[string]bool{}
+	for _, f := range p.cfg.Features {
+		v.Features[f.ID] = f.Enabled
+	}
 	v.CSRF = s.csrfToken(labelSession, a.Token)
 	v.Flash = flashFor(r)
 	return v
@@ -256,6 +292,10 @@ var flashes = map[string]string{
 	"password-changed": "Your password has been changed. Your other sessions were signed out.",
 	"session-ended":    "The session was signed out.",
 	"session-gone":     "That session had already ended.",
+	"ticket-created":   "Your ticket has been sent. We will reply here and by email.",
+	"reply-sent":       "Your message has been sent.",
+	"ticket-solved":    "The ticket is marked as solved.",
+	"ticket-reopened":  "The ticket is open again.",
 }
 
 func flashFor(r *http.Request) string { return flashes[r.URL.Query().Get("m")] }
@@ -271,6 +311,7 @@ func (s *server) render(w http.ResponseWriter, r *http.Request, status int, page
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(buf.Len())) // complete once flushed, whatever the handler does next
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }
@@ -298,6 +339,13 @@ func (s *server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 		s.renderMessage(w, r, http.StatusTooManyRequests, neutralView(), "Too many attempts", rateLimitText(rl.RetryAfterSeconds))
 		return
 	}
+	var be *data.BusyError
+	if errors.As(err, &be) {
+		w.Header().Set("Retry-After", strconv.Itoa(be.RetryAfterSeconds))
+		s.renderMessage(w, r, http.StatusServiceUnavailable, neutralView(), "Busy right now",
+			"Too many people are signing in at this moment. Please wait a second and try again.")
+		return
+	}
 	s.log.ErrorContext(r.Context(), "page failed", "path", r.URL.Path, "err", err)
 	s.renderMessage(w, r, http.StatusInternalServerError, neutralView(), "Something went wrong",
 		"The page could not be shown. Please try again in a moment.")
@@ -312,6 +360,9 @@ func (s *server) renderForbidden(w http.ResponseWriter, r *http.Request, slug, p
 	}
 	if page == "logout" || strings.HasPrefix(page, "sessions/") {
 		back = portalPath(slug)
+	}
+	if strings.HasPrefix(page, "tickets/") {
+		back = portalPath(slug) + "tickets"
 	}
 	v := neutralView()
 	v.Link = &link{Href: back, Text: "Reload the form"}
@@ -624,24 +675,21 @@ func (s *server) forgot(w http.ResponseWriter, r *http.Request, slug string) {
 		s.render(w, r, http.StatusUnprocessableEntity, "forgot", v)
 		return
 	}
-	err := s.accounts.Forgot(r.Context(), slug, email, clientOf(r))
-	var rl *data.RateLimitError
-	if errors.As(err, &rl) {
-		w.Header().Set("Retry-After", strconv.Itoa(rl.RetryAfterSeconds))
-		v.Error = rateLimitText(rl.RetryAfterSeconds)
-		s.render(w, r, http.StatusTooManyRequests, "forgot", v)
-		return
-	}
-	if err != nil {
-		s.renderError(w, r, err)
-		return
-	}
-	s.wake()
+	// The page goes out before the work, on a connection that is not
+	// reused, so that neither its timing nor the next request's tells a
+	// known email from an unknown one.
+	w.Header().Set("Connection", "close")
 	done := brandedView(p.cfg, "Check your email")
 	done.Link = &link{Href: portalPath(slug) + "login", Text: "Back to sign in"}
 	s.renderMessage(w, r, http.StatusOK, done, "Check your email",
 		"If an account exists for that email address, we have sent it a link to reset the password.",
 		"The link works for one hour. If nothing arrives, check your spam folder or ask again.")
+	_ = http.NewResponseController(w).Flush()
+	ctx := context.WithoutCancel(r.Context()) // the browser may hang up once answered
+	if err := s.accounts.Forgot(ctx, slug, email); err != nil {
+		s.log.ErrorContext(ctx, "password reset request failed", "path", r.URL.Path, "err", err)
+	}
+	s.wake()
 }
 
 // resetData is the reset form.

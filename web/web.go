@@ -30,6 +30,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/salesos/portal/account"
+	"github.com/salesos/portal/data"
 	"github.com/salesos/portal/store"
 )
 
@@ -221,13 +222,21 @@ func contentType(name string) string {
 
 // pageNames are the customer page templates; each defines "content" and is
 // rendered inside layout.html.
-var pageNames = []string{"accept", "login", "home", "profile", "sessions", "forgot", "reset", "message"}
+var pageNames = []string{"accept", "login", "home", "profile", "sessions", "forgot", "reset", "message",
+	"tickets", "tickets_new", "tickets_thread", "documents"}
 
 func parsePages(cssVersion string) (map[string]*template.Template, error) {
 	funcs := template.FuncMap{
 		"date":       formatDate,
 		"device":     deviceName,
+		"size":       byteSize,
 		"cssVersion": func() string { return strings.Trim(cssVersion, `"`) },
+		"ticketStatus": func(s data.TicketStatus) string {
+			if l, ok := ticketStatusLabels[s]; ok {
+				return l
+			}
+			return string(s)
+		},
 	}
 	out := map[string]*template.Template{}
 	for _, name := range pageNames {

@@ -145,6 +145,14 @@
     $('signin').hidden = true;
     $('who').hidden = false;
     $('app').hidden = false;
+    var t = /^#tickets\/([0-9A-Z]{26})$/.exec(location.hash);
+    if (t) {
+      // A link from a support email: open that ticket.
+      history.replaceState(null, '', location.pathname + location.search);
+      selectTab('tickets', false);
+      openTicket(t[1]).catch(fail);
+      return;
+    }
     selectTab('overview', false);
   }
 
@@ -168,7 +176,9 @@
     users: function () { return loadList('users', true); },
     invitations: function () { return loadList('invitations', true); },
     sessions: function () { return loadList('sessions', true); },
-    audit: function () { return loadList('audit', true); }
+    audit: function () { return loadList('audit', true); },
+    tickets: function () { return loadList('tickets', true); },
+    documents: function () { return loadList('documents', true); }
   };
 
   function tabs() { return Array.prototype.slice.call(document.querySelectorAll('[role="tab"]')); }
@@ -249,6 +259,7 @@
       ['Invitations accepted', Math.round(s.acceptanceRate * 100) + '%'],
       ['Features enabled', s.features.enabled + ' of ' + s.features.total]
     ];
+    if (s.tickets) rows.push(['Open tickets', s.tickets.open], ['Pending tickets', s.tickets.pending]);
     $('stats').replaceChildren.apply($('stats'), rows.map(function (r) {
       return el('div', { class: 'stat' }, el('dt', { text: r[0] }), el('dd', { text: String(r[1]) }));
     }));
@@ -504,7 +515,9 @@
     users: { path: API + '/users', params: function () { return formParams('users-filter'); }, row: userRow },
     invitations: { path: API + '/invitations', params: function () { return formParams('inv-filter'); }, row: invitationRow },
     sessions: { path: API + '/sessions', params: function () { return {}; }, row: sessionRow },
-    audit: { path: API + '/audit', params: function () { return {}; }, row: auditRow }
+    audit: { path: API + '/audit', params: function () { return {}; }, row: auditRow },
+    tickets: { path: API + '/tickets', params: function () { return formParams('tickets-filter'); }, row: ticketRow },
+    documents: { path: API + '/documents', params: function () { return {}; }, row: documentRow }
   };
 
   async function loadList(name, reset) {
@@ -630,6 +643,155 @@
     return el('tr', {},
       el('td', {}, when(a.at)), el('td', { text: a.actor }), el('td', {}, el('code', { text: a.action })),
       el('td', { text: a.targetType + (a.targetId ? ' ' + a.targetId : '') }), el('td', { text: a.detail || '' }));
+  }
+
+  // --- tickets: the queue, a thread, reply, internal note, status -------------
+
+  var currentTicket = null;
+
+  function ticketRow(tk) {
+    var open = el('button', { type: 'button', class: 'btn-link', 'data-ticket': tk.id, text: tk.subject,
+      onclick: function () { openTicket(tk.id).catch(fail); } });
+    return el('tr', { 'data-ticket-row': tk.id },
+      el('td', {}, open), el('td', {}, badge(tk.status)), el('td', { text: tk.priority }),
+      el('td', { text: tk.accountId || '—' }), el('td', { text: tk.assignee || '—' }), el('td', {}, when(tk.updatedAt)));
+  }
+
+  function messageItem(m) {
+    var who = m.author.name + (m.author.kind === 'staff' ? ' (staff' + (m.author.id ? ', ' + m.author.id : '') + ')' : '');
+    return el('li', { class: 'message' + (m.internal ? ' message-internal' : '') + ' message-' + m.author.kind, 'data-message': m.id },
+      el('p', { class: 'message-meta' }, el('strong', { text: who }), ' · ', when(m.createdAt),
+        m.internal ? el('span', { class: 'status status-internal', text: 'internal note' }) : null),
+      el('div', { class: 'message-body', text: m.body }));
+  }
+
+  async function openTicket(id) {
+    var tk = (await api('GET', API + '/tickets/' + encodeURIComponent(id))).data;
+    currentTicket = tk;
+    $('ticket-title').textContent = tk.subject;
+    $('ticket-meta').textContent = 'Status ' + tk.status + ' · priority ' + tk.priority + ' · account ' + (tk.accountId || 'none') +
+      ' · opened ' + fmt(tk.createdAt) + ' · ' + tk.messageCount + ' messages, ' + tk.noteCount + ' internal notes';
+    $('ticket-thread').replaceChildren.apply($('ticket-thread'), tk.messages.map(messageItem));
+    var u = $('ticket-update');
+    u.elements.namedItem('status').value = tk.status;
+    u.elements.namedItem('priority').value = tk.priority;
+    u.elements.namedItem('assignee').value = tk.assignee || '';
+    clearErrors(u, $('ticket-update-summary'));
+    clearErrors($('ticket-reply'), $('ticket-reply-summary'));
+    $('ticket-detail').hidden = false;
+    $('ticket-detail').focus();
+  }
+
+  $('tickets-filter').addEventListener('submit', function (ev) { ev.preventDefault(); loadList('tickets', true).catch(fail); });
+
+  $('ticket-reply').addEventListener('submit', async function (ev) {
+    ev.preventDefault();
+    if (!currentTicket) return;
+    var f = ev.target, summary = $('ticket-reply-summary');
+    var internal = $('ticket-internal').checked;
+    try {
+      await api('POST', API + '/tickets/' + encodeURIComponent(currentTicket.id) + '/messages',
+        { body: $('ticket-reply-body').value, internal: internal });
+      f.reset();
+      toast(internal ? 'Internal note added.' : 'Reply sent to the customer.');
+      await openTicket(currentTicket.id);
+      await loadList('tickets', true);
+    } catch (e) {
+      if (e.status === 422) showErrors(f, summary, e.problem.errors || [{ field: '', message: e.message, plain: true }]);
+      else fail(e);
+    }
+  });
+
+  $('ticket-update').addEventListener('submit', async function (ev) {
+    ev.preventDefault();
+    if (!currentTicket) return;
+    var f = ev.target, summary = $('ticket-update-summary');
+    var patch = {
+      status: f.elements.namedItem('status').value,
+      priority: f.elements.namedItem('priority').value,
+      assignee: f.elements.namedItem('assignee').value.trim()
+    };
+    try {
+      await api('PATCH', API + '/tickets/' + encodeURIComponent(currentTicket.id), patch, { 'Content-Type': 'application/merge-patch+json' });
+      toast('Ticket saved.');
+      await openTicket(currentTicket.id);
+      await loadList('tickets', true);
+    } catch (e) {
+      if (e.status === 422) showErrors(f, summary, e.problem.errors || [{ field: '', message: e.message, plain: true }]);
+      else fail(e);
+    }
+  });
+  // --- documents: upload (multipart, streamed by the browser) and list -------
+
+  function size(n) {
+    if (n < 1024) return n + ' bytes';
+    if (n < 1024 * 1024) return (n / 1024).toFixed(1) + ' KiB';
+    if (n < 1024 * 1024 * 1024) return (n / (1024 * 1024)).toFixed(1) + ' MiB';
+    return (n / (1024 * 1024 * 1024)).toFixed(2) + ' GiB';
+  }
+
+  // upload posts a form as multipart/form-data: the browser sets the
+  // boundary and streams the file.
+  async function upload(path, form) {
+    var res;
+    try {
+      res = await fetch(path, { method: 'POST', headers: { Authorization: 'Bearer ' + token, Accept: 'application/json' },
+        body: form, cache: 'no-store' });
+    } catch (e) {
+      throw new ApiError(0, { detail: 'The server could not be reached.' });
+    }
+    var data = null;
+    try { data = JSON.parse(await res.text()); } catch (e) { data = null; }
+    if (res.status === 401) {
+      signOut('The token was refused: it is invalid or has expired. Paste a new one.');
+      throw new ApiError(401, data);
+    }
+    if (!res.ok) throw new ApiError(res.status, data);
+    return data;
+  }
+
+  $('document-form').addEventListener('submit', async function (ev) {
+    ev.preventDefault();
+    var f = ev.target, summary = $('document-summary'), button = $('document-upload');
+    clearErrors(f, summary);
+    var file = f.elements.namedItem('file').files[0];
+    var title = f.elements.namedItem('title').value.trim();
+    var missing = [];
+    if (!title) missing.push({ field: 'title', message: 'is required' });
+    if (!file) missing.push({ field: 'file', message: 'is required' });
+    if (missing.length) { showErrors(f, summary, missing); return; }
+    var body = new FormData();
+    body.append('title', title);
+    var account = f.elements.namedItem('accountId').value.trim();
+    if (account) body.append('accountId', account);
+    body.append('file', file, file.name);
+    button.disabled = true;
+    try {
+      var d = await upload(API + '/documents', body);
+      f.reset();
+      toast('"' + d.title + '" (' + size(d.size) + ') is uploaded' + (d.accountId ? ' for account ' + d.accountId : ' for every customer') + '.');
+      await loadList('documents', true);
+    } catch (e) {
+      if (e.status === 422) showErrors(f, summary, e.problem.errors || []);
+      else if (e.status === 413 || e.status === 507) showErrors(f, summary, [{ field: 'file', message: e.message, plain: true }]);
+      else fail(e);
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  function documentRow(d) {
+    var actions = el('td', { class: 'row-actions' }, actionButton('Delete', d.title, 'danger', function () {
+      confirmThen('Delete "' + d.title + '"?', 'Customers can no longer download ' + d.fileName + '. This cannot be undone.',
+        'Delete document', async function () {
+          await api('DELETE', API + '/documents/' + encodeURIComponent(d.id));
+          toast('"' + d.title + '" was deleted.');
+          await loadList('documents', true);
+        });
+    }));
+    return el('tr', { 'data-document': d.title },
+      el('td', { text: d.title }), el('td', { title: d.contentType, text: d.fileName }), el('td', { text: size(d.size) }),
+      el('td', { text: d.accountId || 'Every customer' }), el('td', {}, when(d.createdAt)), actions);
   }
 
   start();
