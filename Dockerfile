@@ -11,8 +11,9 @@
 # ---- build: a static, reproducible binary ---------------------------------
 FROM golang:1.25 AS build
 # CI builds with a patched toolchain (fixes to net/http after Go 1.26.8),
-# which the go command fetches through the module proxy because go.mod allows
-# it. --build-arg GOTOOLCHAIN=local builds with the image's own Go instead.
+# which the go command fetches through the module proxy (go.mod names no
+# toolchain of its own). --build-arg GOTOOLCHAIN=local builds with the
+# image's own Go instead.
 ARG GOTOOLCHAIN=go1.27.3
 ENV GOTOOLCHAIN=${GOTOOLCHAIN} CGO_ENABLED=0
 WORKDIR /src
@@ -35,7 +36,11 @@ COPY --from=build /out/portal /usr/local/bin/portal
 # seeds from the image) is writable without a chown.
 COPY --from=build --chown=65532:65532 /out/data /data
 USER 65532:65532
-ENV PORTAL_ADDR=:8080 PORTAL_DB=/data/portal.db
+# Metrics listen apart from the API. Inside a container, 127.0.0.1 would be
+# out of Prometheus's reach, so they listen on 9090 of the container; the
+# port is not exposed: publish it only on the monitoring network
+# (-p 127.0.0.1:9090:9090), never with the API's port.
+ENV PORTAL_ADDR=:8080 PORTAL_DB=/data/portal.db PORTAL_METRICS_ADDR=:9090
 VOLUME /data
 EXPOSE 8080
 # No HEALTHCHECK: distroless has no shell, curl or wget for one to run, and

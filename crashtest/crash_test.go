@@ -189,7 +189,7 @@ func start(t *testing.T, bin, dbPath string) *binary {
 	t.Helper()
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = append(os.Environ(), "PORTAL_ADDR=127.0.0.1:0", "PORTAL_DB="+dbPath, "PORTAL_JWT_SECRET="+secret,
-		"PORTAL_LOG_LEVEL=info", "PORTAL_LOG_FORMAT=json")
+		"PORTAL_LOG_LEVEL=info", "PORTAL_LOG_FORMAT=json", "PORTAL_METRICS_ADDR=off")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -167,14 +167,28 @@ func (c *funcCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// newEngineCollector reports bbolt's counters and the file size.
+// newEngineCollector reports bbolt's counters, the file size and whether
+// the disk under it is full.
 func newEngineCollector(db *store.DB) *funcCollector {
 	var s store.Stats
-	var size int64
+	var size, refused int64
+	var full bool
 	gauge, count := prometheus.GaugeValue, prometheus.CounterValue
 	return &funcCollector{
-		prepare: func() { s, size = db.EngineStats(), db.Size() },
+		prepare: func() {
+			s, size, refused = db.EngineStats(), db.Size(), db.RefusedWrites()
+			full, _ = db.DiskFull()
+		},
 		series: []series{
+			newSeries("store_disk_full", "1 while writes are refused because the database's disk is full (ENOSPC or EDQUOT), until a write succeeds.",
+				gauge, func() float64 {
+					if full {
+						return 1
+					}
+					return 0
+				}),
+			newSeries("store_writes_refused_total", "Writes refused because the database's disk was full; nothing of them was stored.", count,
+				func() float64 { return float64(refused) }),
 			newSeries("db_size_bytes", "Size of the database file in bytes.", gauge, func() float64 { return float64(size) }),
 			newSeries("db_read_tx_total", "Read transactions started since the database was opened.", count,
 				func() float64 { return float64(s.TxN) }),

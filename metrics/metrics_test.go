@@ -2,12 +2,16 @@ package metrics_test
 
 import (
 	"context"
+	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -117,5 +121,57 @@ func TestMetrics_CancelledScrape(t *testing.T) {
 	}
 	if strings.Contains(rec.Body.String(), "portal_outbox_depth ") {
 		t.Error("got an outbox depth from a cancelled scrape, want it left out")
+	}
+}
+
+// TestMetrics_DiskFull: a write refused for a full disk shows in the gauge
+// and the counter; the gauge drops once a write succeeds.
+func TestMetrics_DiskFull(t *testing.T) {
+	t.Parallel()
+	var full atomic.Bool
+	db, err := store.Open(filepath.Join(t.TempDir(), "portal.db"), time.Now, store.Options{CommitFault: func() error {
+		if full.Load() {
+			return &fs.PathError{Op: "write", Path: "portal.db", Err: syscall.ENOSPC}
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	m, err := metrics.New(slog.New(slog.DiscardHandler), db, nil, metrics.Build{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := func(email string) error {
+		return db.CreateContact(context.Background(), "acme", "t", &data.Contact{Email: email, FirstName: "A"})
+	}
+	out := scrape(t, m)
+	for _, want := range []string{"portal_store_disk_full 0", "portal_store_writes_refused_total 0", "# TYPE portal_store_writes_refused_total counter"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("scrape before: lacks %q", want)
+		}
+	}
+	full.Store(true)
+	for _, email := range []string{"a@example.com", "b@example.com"} {
+		if err := create(email); !errors.Is(err, store.ErrDiskFull) {
+			t.Fatalf("got %v, want store.ErrDiskFull", err)
+		}
+	}
+	out = scrape(t, m)
+	for _, want := range []string{"portal_store_disk_full 1", "portal_store_writes_refused_total 2"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("scrape while full: lacks %q", want)
+		}
+	}
+	full.Store(false)
+	if err := create("c@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	out = scrape(t, m)
+	for _, want := range []string{"portal_store_disk_full 0", "portal_store_writes_refused_total 2"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("scrape after: lacks %q", want)
+		}
 	}
 }

@@ -22,7 +22,7 @@ type security struct {
 var (
 	read     = security{"staffJWT", "portal:read"}
 	write    = security{"staffJWT", "portal:write"}
-	operator = security{"staffJWT", "portal:operator"}
+	operator = security{"operatorToken", ""}
 	session  = security{"portalSession", ""}
 	none     = security{}
 )
@@ -71,6 +71,25 @@ var endpoints = []struct {
 	{http.MethodGet, "/metrics", none},
 	{http.MethodGet, "/openapi.yaml", none},
 	{http.MethodGet, "/v1/admin/backup", operator},
+	// HEAD is served wherever GET is.
+	{http.MethodHead, "/v1/customer-portal/config", read},
+	{http.MethodHead, "/v1/customer-portal/features", read},
+	{http.MethodHead, "/v1/customer-portal/users", read},
+	{http.MethodHead, "/v1/customer-portal/users/{id}", read},
+	{http.MethodHead, "/v1/customer-portal/invitations", read},
+	{http.MethodHead, "/v1/customer-portal/invitations/{id}", read},
+	{http.MethodHead, "/v1/customer-portal/stats", read},
+	{http.MethodHead, "/v1/customer-portal/sessions", read},
+	{http.MethodHead, "/v1/customer-portal/audit", read},
+	{http.MethodHead, "/v1/contacts", read},
+	{http.MethodHead, "/v1/contacts/{id}", read},
+	{http.MethodHead, "/v1/portal/me", session},
+	{http.MethodHead, "/v1/portal/sessions", session},
+	{http.MethodHead, "/healthz", none},
+	{http.MethodHead, "/readyz", none},
+	{http.MethodHead, "/metrics", none},
+	{http.MethodHead, "/openapi.yaml", none},
+	{http.MethodHead, "/v1/admin/backup", operator},
 }
 
 func load(t *testing.T) *openapi3.T {
@@ -135,7 +154,7 @@ func TestDocument_Endpoints(t *testing.T) {
 			}
 			if tt.sec.scheme != "" {
 				for _, code := range []string{"401", "403"} {
-					if tt.sec.scheme == "portalSession" && code == "403" {
+					if (tt.sec.scheme == "portalSession" || tt.sec.scheme == "operatorToken") && code == "403" {
 						continue
 					}
 					if _, ok := op.Responses.Map()[code]; !ok {

@@ -24,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -153,9 +154,11 @@ func (e *benchEnv) close() {
 	_ = os.RemoveAll(e.dir)
 }
 
-// benchTargets are the endpoints of portal-bench as in-process requests.
+// benchTargets are the endpoints of portal-bench as in-process requests,
+// but for the mixed load, which is made of the others.
 func (e *benchEnv) benchTargets() []target {
-	return targets("", e.tok, e.ids, endpointNames)
+	names := slices.DeleteFunc(slices.Clone(endpointNames), func(n string) bool { return n == "mixed" })
+	return targets("", e.tok, e.ids, names)
 }
 
 // shortName maps a target to its sub-benchmark name.

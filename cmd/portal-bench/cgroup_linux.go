@@ -162,38 +162,45 @@ func launch(procs string, args []string) error {
 	return syscall.Exec(args[0], args, env)
 }
 
-// usage returns the cgroup's peak charge and how many times its charge hit
-// the limit (and the kernel had to reclaim).
-func (c *memoryCgroup) usage() (peak, hits int64, err error) {
-	peakFile := "memory.max_usage_in_bytes"
+// mechanism names the cgroup's limit for the report.
+func (c *memoryCgroup) mechanism() string {
 	if c.v2 {
-		peakFile = "memory.peak"
+		return mechanismV2
 	}
-	raw, err := os.ReadFile(filepath.Join(c.dir, peakFile))
+	return mechanismV1
+}
+
+// usage returns the cgroup's peak charge, how many times its charge hit the
+// limit (and the kernel had to reclaim), and its OOM kills.
+func (c *memoryCgroup) usage() (u cgroupUsage, err error) {
+	read := func(file string) (string, error) {
+		raw, err := os.ReadFile(filepath.Join(c.dir, file))
+		return string(raw), err
+	}
+	peakFile, eventsFile, hitsKey := "memory.max_usage_in_bytes", "memory.oom_control", ""
+	if c.v2 {
+		peakFile, eventsFile, hitsKey = "memory.peak", "memory.events", "max"
+	}
+	raw, err := read(peakFile)
 	if err != nil {
-		return 0, 0, err
+		return u, err
 	}
-	if peak, err = strconv.ParseInt(strings.TrimSpace(string(raw)), 10, 64); err != nil {
-		return 0, 0, err
+	if u.peak, err = strconv.ParseInt(strings.TrimSpace(raw), 10, 64); err != nil {
+		return u, fmt.Errorf("%s: %w", peakFile, err)
 	}
 	if !c.v2 {
-		raw, err := os.ReadFile(filepath.Join(c.dir, "memory.failcnt"))
+		raw, err := read("memory.failcnt")
 		if err != nil {
-			return peak, 0, err
+			return u, err
 		}
-		hits, err = strconv.ParseInt(strings.TrimSpace(string(raw)), 10, 64)
-		return peak, hits, err
-	}
-	raw, err = os.ReadFile(filepath.Join(c.dir, "memory.events"))
-	if err != nil {
-		return peak, 0, err
-	}
-	for line := range strings.SplitSeq(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "max "); ok {
-			hits, err = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if u.hits, err = strconv.ParseInt(strings.TrimSpace(raw), 10, 64); err != nil {
+			return u, fmt.Errorf("memory.failcnt: %w", err)
 		}
 	}
-	return peak, hits, err
+	if raw, err = read(eventsFile); err != nil {
+		return u, err
+	}
+	return parseEvents(u, raw, eventsFile, hitsKey)
 }
 
 // remove deletes the cgroup once no process is left in it.

@@ -11,11 +11,12 @@ var errNoCgroups = errors.New("memory limit: cgroups are Linux only")
 
 type memoryCgroup struct{}
 
-func newMemoryCgroup(int64) (*memoryCgroup, error)           { return nil, errNoCgroups }
-func (c *memoryCgroup) start(*exec.Cmd) error                { return errNoCgroups }
-func (c *memoryCgroup) usage() (peak, hits int64, err error) { return 0, 0, errNoCgroups }
-func (c *memoryCgroup) remove() error                        { return nil }
-func dropCache(...string) error                              { return nil }
-func majorFaults(int) (int64, error)                         { return 0, errNoCgroups }
+func newMemoryCgroup(int64) (*memoryCgroup, error)  { return nil, errNoCgroups }
+func (c *memoryCgroup) start(*exec.Cmd) error       { return errNoCgroups }
+func (c *memoryCgroup) usage() (cgroupUsage, error) { return cgroupUsage{}, errNoCgroups }
+func (c *memoryCgroup) mechanism() string           { return mechanismSoft }
+func (c *memoryCgroup) remove() error               { return nil }
+func dropCache(...string) error                     { return nil }
+func majorFaults(int) (int64, error)                { return 0, errNoCgroups }
 
 func launch(string, []string) error { return errNoCgroups }

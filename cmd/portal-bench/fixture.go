@@ -188,18 +188,27 @@ type sizeRun struct {
 	commits     []float64 // bbolt sequential durable commits per second, before and after the server ran
 	bare        []result
 	endpoints   []result
-	final       memory // the server's memory at the end
-	peakAnon    int64  // sampled peak of anonymous memory (heap, stacks)
-	peakFile    int64  // sampled peak of file-backed memory (mmap of the database, binary)
+	final       memory      // the server's memory at the end
+	peaks       memoryPeaks // sampled through every phase: RssAnon (heap, stacks), RssFile (mmap of the database, binary)
 	memErr      error
 	fileAfter   int64 // database file size after the run
 	invitations int   // invitations the run created
 
-	// With --memory-limit: the cgroup's peak charge, how many times it hit
-	// the limit, the server's major faults (pages read back from disk).
-	limit                       int64
-	cgPeak, cgHits, majorFaults int64
-	limitErr                    error
+	// majorFaults is how many pages the server read back from disk on a
+	// fault, -1 if unknown (it had exited).
+	majorFaults int64
+
+	// With --memory-limit: how it was applied, the cgroup's usage (where
+	// there was one).
+	limit    limitInfo
+	usage    cgroupUsage
+	limitErr error
+
+	// exited is set when the server exited before the run ended, as it
+	// does when the OOM killer ends it; exitErr is how it exited.
+	exited  bool
+	exitErr error
+	stopErr error // the server did not stop cleanly on SIGTERM
 }
 
 // benchSize seeds a database of n users in dir, starts the server over it
@@ -248,7 +257,9 @@ func (r *sizeRun) serve(ctx context.Context, opt options, bin, dbPath string, n 
 		return err
 	}
 	defer func() {
-		err = errors.Join(err, srv.stop())
+		// A server that would not stop is reported with the figures it
+		// gave, not in their place.
+		r.stopErr = srv.stop()
 		if fi, statErr := os.Stat(dbPath); statErr == nil {
 			r.fileAfter = fi.Size()
 		}
@@ -263,11 +274,13 @@ func (r *sizeRun) serve(ctx context.Context, opt options, bin, dbPath string, n 
 	var seq atomic.Uint64
 	run := func(t target) (result, error) {
 		fmt.Fprintf(progress, "%d users: %s...\n", n, t.name)
+		srv.startPhase()
 		res, err := measure(ctx, client, t, opt.concurrency, opt.warmup, opt.duration, &seq)
 		if err != nil {
 			return res, err
 		}
 		res.mem, _ = srv.memory()
+		res.peaks = srv.phasePeaks()
 		return res, nil
 	}
 	bare := target{name: "bare net/http JSON", method: "GET", url: fixed(bareURL + "/")}
@@ -287,7 +300,7 @@ func (r *sizeRun) serve(ctx context.Context, opt options, bin, dbPath string, n 
 		return err
 	}
 	for _, t := range targets(srv.url, tok, r.fx.ids, opt.endpoints) {
-		if t.method == "POST" && len(r.bare) == 1 {
+		if t.writes() && len(r.bare) == 1 {
 			if err := again(); err != nil {
 				return err
 			}
@@ -297,9 +310,7 @@ func (r *sizeRun) serve(ctx context.Context, opt options, bin, dbPath string, n 
 			return err
 		}
 		r.endpoints = append(r.endpoints, res)
-		if t.method == "POST" {
-			r.invitations += res.requests - res.errors
-		}
+		r.invitations += res.created
 	}
 	if len(r.bare) == 1 {
 		if err := again(); err != nil {
@@ -307,13 +318,21 @@ func (r *sizeRun) serve(ctx context.Context, opt options, bin, dbPath string, n 
 		}
 	}
 	r.final, r.memErr = srv.memory()
-	r.peakAnon, r.peakFile = srv.peaks()
-	if srv.cgroup != nil {
-		r.limit = opt.memoryLimit
-		r.cgPeak, r.cgHits, r.majorFaults, r.limitErr = srv.limited()
+	r.peaks = srv.peaks()
+	if r.memErr == nil && r.peaks.samples == 0 {
+		r.memErr = errors.New("no sample of /proc/<pid>/status had RssAnon")
+	}
+	r.exitErr, r.exited = srv.exited()
+	r.majorFaults = srv.faults()
+	if opt.memoryLimit > 0 {
+		r.limit = srv.limit
+		r.usage, r.limitErr = srv.limited()
 	}
 	return nil
 }
+
+// mixedName is the mixed load's row.
+const mixedName = "mixed 80% GET/20% POST"
 
 func fixed(url string) func(*rand.Rand) string { return func(*rand.Rand) string { return url } }
 
@@ -333,12 +352,19 @@ func targets(base, tok string, ids []string, names []string) []target {
 				return []byte(`{"email":"bench-` + run + `-` + strconv.FormatUint(seq, 10) + `@example.com","firstName":"Bench"}`)
 			}},
 	}
+	// The mixed load: four reads in five, the same requests as the
+	// endpoints' own.
+	all["mixed"] = target{name: mixedName, mix: []target{all["config"], all["config"], all["user"], all["user"],
+		all["user"], all["user"], all["list"], all["stats"], all["invite"], all["invite"]}}
 	var out []target
 	for _, name := range endpointNames {
 		for _, want := range names {
 			if want == name {
 				t := all[name]
 				t.token = tok
+				for i := range t.mix {
+					t.mix[i].token = tok
+				}
 				out = append(out, t)
 			}
 		}

@@ -23,6 +23,25 @@ type target struct {
 	// across the run.
 	body  func(seq uint64) []byte
 	token string
+	// mix, if set, makes this a mixed load: each request is one of mix,
+	// drawn at random (a target listed twice is drawn twice as often).
+	mix []target
+}
+
+// writes reports whether t sends writes (a body), itself or in its mix.
+func (t target) writes() bool {
+	if t.body != nil {
+		return true
+	}
+	return slices.ContainsFunc(t.mix, target.writes)
+}
+
+// pick returns the target of the next request.
+func (t target) pick(rng *rand.Rand) target {
+	if len(t.mix) == 0 {
+		return t
+	}
+	return t.mix[rng.IntN(len(t.mix))]
 }
 
 // result is what one measurement found.
@@ -32,8 +51,11 @@ type result struct {
 	errors   int // non-2xx answers and transport errors
 	elapsed  time.Duration
 	p50, p99 time.Duration
-	sample   string // the first error seen, for the notes
-	mem      memory // the server's memory after this measurement
+	sample   string      // the first error seen, for the notes
+	writer   bool        // the target sends writes
+	created  int         // writes answered 2xx
+	mem      memory      // the server's memory after this measurement
+	peaks    memoryPeaks // sampled during this measurement, its warm-up included
 }
 
 func (r result) rate() float64 {
@@ -71,9 +93,10 @@ func measure(ctx context.Context, client *http.Client, t target, concurrency int
 
 // workerStats is one worker's share of a result.
 type workerStats struct {
-	lat    []time.Duration
-	errors int
-	sample string
+	lat     []time.Duration
+	errors  int
+	created int
+	sample  string
 }
 
 func load(ctx context.Context, client *http.Client, t target, concurrency int, duration time.Duration, seq *atomic.Uint64) (result, error) {
@@ -87,13 +110,17 @@ func load(ctx context.Context, client *http.Client, t target, concurrency int, d
 			st := &stats[i]
 			st.lat = make([]time.Duration, 0, 4096)
 			for time.Now().Before(deadline) && ctx.Err() == nil {
-				d, err := once(ctx, client, t, rng, seq)
+				next := t.pick(rng)
+				d, err := once(ctx, client, next, rng, seq)
 				st.lat = append(st.lat, d)
-				if err != nil {
+				switch {
+				case err != nil:
 					st.errors++
 					if st.sample == "" {
 						st.sample = err.Error()
 					}
+				case next.body != nil:
+					st.created++
 				}
 			}
 		})
@@ -102,11 +129,12 @@ func load(ctx context.Context, client *http.Client, t target, concurrency int, d
 	if err := ctx.Err(); err != nil {
 		return result{}, err
 	}
-	r := result{name: t.name, elapsed: time.Since(start)}
+	r := result{name: t.name, elapsed: time.Since(start), writer: t.writes()}
 	var all []time.Duration
 	for _, st := range stats {
 		all = append(all, st.lat...)
 		r.errors += st.errors
+		r.created += st.created
 		if r.sample == "" {
 			r.sample = st.sample
 		}

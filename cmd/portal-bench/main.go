@@ -3,8 +3,9 @@
 // the real portal binary on loopback over it, drives each endpoint at a fixed
 // concurrency for a fixed time with a keep-alive Go HTTP client, and prints
 // req/s, p50, p99 and errors, each also as a ratio to a bare net/http JSON
-// handler measured in the same run. It also prints the server's peak RSS,
-// the database size per user, and bbolt's sequential durable commit rate on
+// handler measured in the same run. It also prints the server's private
+// memory (RssAnon, sampled through the run), its peak RSS, the database size
+// per user, and bbolt's sequential durable commit rate on
 // the same disk, the yardstick of POST /invitations.
 //
 //	go run ./cmd/portal-bench --users 100000
@@ -65,11 +66,43 @@ type options struct {
 	keep        bool
 	endpoints   []string
 	memoryLimit int64 // bytes; 0 for none
+	constrained bool  // each size twice: unconstrained, then under memoryLimit
+	// goMemoryLimit is the server's PORTAL_MEMORY_LIMIT (its GOMEMLIMIT) in
+	// a run under memoryLimit: bytes, 0 for the default (goLimitFor), -1
+	// for none.
+	goMemoryLimit int64
+}
+
+// defaultConstrainedLimit is --memory-limit's default with --constrained:
+// issue 17's 64 MiB.
+const defaultConstrainedLimit = 64 << 20
+
+// goLimitFor is the Go runtime's soft limit given to a server under a
+// memory limit: an eighth below it, and at least the 16 MiB serve takes.
+// The Go limit counts only the runtime's own memory (heap, stacks, its
+// metadata), while the hard limit also charges the page cache of the
+// database and binary, page tables and socket buffers; the eighth leaves
+// room for those, so the collector works harder before the kernel has
+// nothing left to reclaim but the server.
+func goLimitFor(limit int64) int64 {
+	return min(limit, max(limit-limit/8, 16<<20))
+}
+
+// serverGoLimit is the PORTAL_MEMORY_LIMIT for a server run under limit
+// (0 for none): 0 when there is no limit or the option says none.
+func (o options) serverGoLimit(limit int64) int64 {
+	switch {
+	case limit == 0 || o.goMemoryLimit < 0:
+		return 0
+	case o.goMemoryLimit > 0:
+		return o.goMemoryLimit
+	}
+	return goLimitFor(limit)
 }
 
 // endpointNames are the measured endpoints, in the order they run: reads
-// first, the write last, so reads see exactly the seeded users.
-var endpointNames = []string{"config", "user", "list", "stats", "invite"}
+// first, the loads that write last, so reads see exactly the seeded users.
+var endpointNames = []string{"config", "user", "list", "stats", "mixed", "invite"}
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
 	o := options{}
@@ -87,7 +120,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.logLevel, "server-log-level", "info", "PORTAL_LOG_LEVEL of the server; at info, as in production, every request writes an access line")
 	fs.StringVar(&o.serverLog, "server-log", "", "file for the server's log (default: discarded)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (databases, built binary) and print its path")
-	limit := fs.String("memory-limit", "", "run the server in a memory cgroup with this limit, as systemd's MemoryMax= does (bytes, or with KiB, MiB, GiB; Linux, needs a writable memory controller)")
+	limit := fs.String("memory-limit", "", "run the server under this memory limit (bytes, or with KiB, MiB, GiB): in a memory cgroup, as systemd's MemoryMax= does (cgroup v1 or v2, Linux, needs a writable memory controller), else with the soft Go limit alone; default 64MiB with --constrained")
+	fs.BoolVar(&o.constrained, "constrained", false, "run each size twice, on fresh databases: without a limit, then under --memory-limit, and compare the throughput (mixed load under the limit ≥ 0.8× without) and report OOM kills")
+	goLimit := fs.String("go-memory-limit", os.Getenv("PORTAL_MEMORY_LIMIT"), "PORTAL_MEMORY_LIMIT (GOMEMLIMIT) of the server in a run under --memory-limit: a size, or off; default this environment's PORTAL_MEMORY_LIMIT, else an eighth below --memory-limit")
 	eps := fs.String("endpoints", strings.Join(endpointNames, ","), "endpoints to measure: "+strings.Join(endpointNames, ", "))
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `Usage: %s [flags]
@@ -100,14 +135,20 @@ its staff token), and measures at --concurrency for --duration each:
   user    GET  /v1/customer-portal/users/{id}     (random seeded ids)
   list    GET  /v1/customer-portal/users?limit=20
   stats   GET  /v1/customer-portal/stats
+  mixed   config, user, list, stats and invite together, one drawn at
+          random for each request: 2 in 10 config, 4 user, 1 list,
+          1 stats, 2 invite (80%% reads)
   invite  POST /v1/customer-portal/invitations    (unique emails)
 
 plus a bare net/http JSON handler in this process, before and after the
-reads (before the POST, whose emails keep the server busy afterwards), as
-the base of every ratio. Prints req/s, p50, p99, errors
-(non-2xx or transport), ratio to bare, the server's peak RSS (VmHWM from
-/proc), the database size per user, and bbolt's sequential durable commit
-rate (one put per Update, fsync each) on the same disk.
+reads (before the loads that write, whose emails keep the server busy
+afterwards), as the base of every ratio. Prints req/s, p50, p99, errors
+(non-2xx or transport), ratio to bare, the server's private memory
+(RssAnon from /proc/PID/status, sampled every 50 ms through every phase:
+the memory goal) and its peak RSS (VmHWM, which counts the database's
+mapped pages: information only), the database size per user, and bbolt's
+sequential durable commit rate (one put per Update, fsync each) on the
+same disk.
 
 Flags:
 `, filepath.Base(args[0]))
@@ -142,6 +183,20 @@ Flags:
 			errs = append(errs, fmt.Errorf("memory-limit: %q must be a size of at least 16MiB, such as 60MiB", *limit))
 		}
 		o.memoryLimit = n
+	}
+	if o.constrained && o.memoryLimit == 0 && *limit == "" {
+		o.memoryLimit = defaultConstrainedLimit
+	}
+	switch *goLimit {
+	case "":
+	case "off":
+		o.goMemoryLimit = -1
+	default:
+		n, err := parseBytes(*goLimit)
+		if err != nil || n < 16<<20 {
+			errs = append(errs, fmt.Errorf("go-memory-limit: %q must be off or a size of at least 16MiB, such as 56MiB", *goLimit))
+		}
+		o.goMemoryLimit = n
 	}
 	if o.concurrency < 1 || o.concurrency > 4096 {
 		errs = append(errs, errors.New("concurrency: must be from 1 to 4096"))
@@ -198,12 +253,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 
 	var runs []sizeRun
 	for _, n := range opt.users {
-		r, err := benchSize(ctx, opt, bin, filepath.Join(work, fmt.Sprintf("users-%d", n)), n, bare.URL, stderr)
+		dir := filepath.Join(work, fmt.Sprintf("users-%d", n))
+		free := opt
+		if opt.constrained {
+			free.memoryLimit = 0
+		}
+		r, err := benchSize(ctx, free, bin, dir, n, bare.URL, stderr)
 		if err != nil {
 			return fmt.Errorf("%d users: %w", n, err)
 		}
-		r.print(stdout, opt)
+		r.print(stdout, free)
 		runs = append(runs, r)
+		if !opt.constrained {
+			continue
+		}
+		// A fresh database, as the first run's writes grew its own.
+		l, err := benchSize(ctx, opt, bin, dir+"-limited", n, bare.URL, stderr)
+		if err != nil {
+			return fmt.Errorf("%d users under %s: %w", n, mb(opt.memoryLimit), err)
+		}
+		l.print(stdout, opt)
+		printConstrained(stdout, r, l)
 	}
 	printComparison(stdout, runs)
 	return nil

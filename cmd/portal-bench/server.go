@@ -35,14 +35,29 @@ type server struct {
 	stderr *bytes.Buffer
 	done   chan error
 	log    *os.File
-	cgroup *memoryCgroup // with --memory-limit
+	cgroup *memoryCgroup // with --memory-limit, where a cgroup could be made
+	// limit is how the server's memory is limited, with --memory-limit.
+	limit limitInfo
 
-	// The sampler reads /proc every 50 ms and keeps the peaks of the
-	// anonymous and file-backed parts, which VmHWM does not separate.
-	mu                 sync.Mutex
-	peakAnon, peakFile int64
-	stopSampler        chan struct{}
-	samplerDone        chan struct{}
+	// The sampler reads /proc/<pid>/status every 50 ms, from the start to
+	// the stop, and keeps the peaks of the anonymous (RssAnon) and
+	// file-backed (RssFile) parts, which VmHWM does not separate: over the
+	// whole run, and over the current phase (see startPhase).
+	mu           sync.Mutex
+	whole, phase memoryPeaks
+	stopSampler  chan struct{}
+	samplerDone  chan struct{}
+}
+
+// memoryPeaks are the highest of a run of /proc samples.
+type memoryPeaks struct {
+	anon, file int64 // RssAnon and RssFile, bytes
+	samples    int
+}
+
+func (p *memoryPeaks) add(m memory) {
+	p.anon, p.file = max(p.anon, m.anon), max(p.file, m.file)
+	p.samples++
 }
 
 func (s *server) sample() {
@@ -50,11 +65,7 @@ func (s *server) sample() {
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	for {
-		if m, err := readMemory(s.cmd.Process.Pid); err == nil {
-			s.mu.Lock()
-			s.peakAnon, s.peakFile = max(s.peakAnon, m.anon), max(s.peakFile, m.file)
-			s.mu.Unlock()
-		}
+		s.sampleOnce()
 		select {
 		case <-s.stopSampler:
 			return
@@ -63,11 +74,40 @@ func (s *server) sample() {
 	}
 }
 
-// peaks returns the sampled peaks of anonymous and file-backed memory.
-func (s *server) peaks() (anon, file int64) {
+// sampleOnce reads the server's memory once into the peaks.
+func (s *server) sampleOnce() {
+	m, err := readMemory(s.cmd.Process.Pid)
+	if err != nil {
+		return // the process is gone, or has no RssAnon: no sample
+	}
+	s.mu.Lock()
+	s.whole.add(m)
+	s.phase.add(m)
+	s.mu.Unlock()
+}
+
+// startPhase starts the peaks of a new phase (one measurement).
+func (s *server) startPhase() {
+	s.mu.Lock()
+	s.phase = memoryPeaks{}
+	s.mu.Unlock()
+}
+
+// phasePeaks returns the peaks since startPhase, with one more sample
+// taken now, so a phase shorter than the sampler's period has one.
+func (s *server) phasePeaks() memoryPeaks {
+	s.sampleOnce()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.peakAnon, s.peakFile
+	return s.phase
+}
+
+// peaks returns the peaks since the server started.
+func (s *server) peaks() memoryPeaks {
+	s.sampleOnce()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.whole
 }
 
 // startServer starts bin serving dbPath on a free loopback port with the
@@ -87,7 +127,13 @@ func startServer(ctx context.Context, bin, dbPath string, secret []byte, opt opt
 		}
 	}
 	cmd.Env = append(cmd.Env, "PORTAL_ADDR="+addr, "PORTAL_DB="+dbPath, "PORTAL_JWT_SECRET="+string(secret),
-		"PORTAL_LOG_LEVEL="+opt.logLevel, "PORTAL_PUBLIC_URL="+s.url)
+		"PORTAL_LOG_LEVEL="+opt.logLevel, "PORTAL_PUBLIC_URL="+s.url, "PORTAL_METRICS_ADDR=off")
+	if opt.memoryLimit > 0 {
+		s.limit = limitInfo{limit: opt.memoryLimit, goLimit: opt.serverGoLimit(opt.memoryLimit)}
+		if s.limit.goLimit > 0 {
+			cmd.Env = append(cmd.Env, "PORTAL_MEMORY_LIMIT="+strconv.FormatInt(s.limit.goLimit, 10))
+		}
+	}
 	cmd.Stderr = s.stderr
 	if opt.serverLog != "" {
 		f, err := os.OpenFile(opt.serverLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -96,15 +142,27 @@ func startServer(ctx context.Context, bin, dbPath string, secret []byte, opt opt
 		}
 		s.log, cmd.Stdout = f, f
 	} // else stdout is /dev/null: the server still encodes and writes every line
-	if opt.memoryLimit > 0 {
+	if opt.memoryLimit > 0 || opt.constrained {
 		// Pages already cached were charged to whoever read or wrote them
 		// (the build, the seeding): drop them, so that the server reads them
-		// again under its own limit.
+		// again under its own limit. With --constrained the run without a
+		// limit drops them too, so both runs start from a cold cache and
+		// differ only by the limit.
 		if err := dropCache(bin, dbPath); err != nil {
 			return nil, err
 		}
-		if s.cgroup, err = newMemoryCgroup(opt.memoryLimit); err != nil {
-			return nil, err
+	}
+	if opt.memoryLimit > 0 {
+		c, err := newMemoryCgroup(opt.memoryLimit)
+		if err != nil {
+			// No cgroup to be had: the soft Go limit is all there is, and
+			// the report says so.
+			if s.limit.goLimit == 0 {
+				return nil, fmt.Errorf("%w; and --go-memory-limit is off, so nothing would limit the server", err)
+			}
+			s.limit.mechanism, s.limit.why = mechanismSoft, err.Error()
+		} else {
+			s.cgroup, s.limit.mechanism = c, c.mechanism()
 		}
 	}
 	start := cmd.Start
@@ -142,8 +200,20 @@ func startServer(ctx context.Context, bin, dbPath string, secret []byte, opt opt
 	}
 }
 
+// exited reports whether the server has already exited, and how.
+func (s *server) exited() (error, bool) {
+	select {
+	case err := <-s.done:
+		s.done <- err
+		return err, true
+	default:
+		return nil, false
+	}
+}
+
 // stop asks the server to shut down gracefully (SIGTERM) and kills it after
-// 15 seconds.
+// 15 seconds. A server that had already exited is not an error here: the
+// run reports it (see exited).
 func (s *server) stop() error {
 	close(s.stopSampler)
 	<-s.samplerDone
@@ -152,6 +222,9 @@ func (s *server) stop() error {
 			_ = s.log.Close()
 		}
 	}()
+	if _, gone := s.exited(); gone {
+		return s.removeCgroup()
+	}
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-s.done:
@@ -166,15 +239,25 @@ func (s *server) stop() error {
 	}
 }
 
-// limited reports the cgroup's peak charge, how often it hit the limit, and
-// how many pages the server read back from disk on a fault.
-func (s *server) limited() (peak, hits, majflt int64, err error) {
-	peak, hits, err = s.cgroup.usage()
-	if err != nil {
-		return 0, 0, 0, err
+// limited reports the cgroup's usage, if the server has one.
+func (s *server) limited() (u cgroupUsage, err error) {
+	if s.cgroup == nil {
+		return u, nil
 	}
-	majflt, err = majorFaults(s.cmd.Process.Pid)
-	return peak, hits, majflt, err
+	return s.cgroup.usage()
+}
+
+// faults is how many pages the server has read back from disk on a fault,
+// or -1 if that is unknown (the server exited, or this is not Linux).
+func (s *server) faults() int64 {
+	if _, gone := s.exited(); gone {
+		return -1
+	}
+	n, err := majorFaults(s.cmd.Process.Pid)
+	if err != nil {
+		return -1
+	}
+	return n
 }
 
 func (s *server) removeCgroup() error {
@@ -186,9 +269,9 @@ func (s *server) removeCgroup() error {
 
 // memory is a process's memory as /proc/<pid>/status reports it, in bytes.
 type memory struct {
-	peak int64 // VmHWM: peak resident set
+	peak int64 // VmHWM: peak resident set, file mappings included
 	rss  int64 // VmRSS now
-	anon int64 // RssAnon now: heap, stacks
+	anon int64 // RssAnon now: heap, stacks, the runtime; private to the process
 	file int64 // RssFile now: mapped files, bbolt's mmap of the database among them
 }
 
@@ -199,26 +282,45 @@ func readMemory(pid int) (memory, error) {
 		return memory{}, err
 	}
 	defer f.Close()
+	return parseStatus(f)
+}
+
+// parseStatus reads the memory fields of a /proc/<pid>/status file. VmHWM
+// and RssAnon (Linux 4.5 and later) must be there: the memory goal is read
+// from RssAnon.
+func parseStatus(r io.Reader) (memory, error) {
 	var m memory
 	fields := map[string]*int64{"VmHWM:": &m.peak, "VmRSS:": &m.rss, "RssAnon:": &m.anon, "RssFile:": &m.file}
-	sc := bufio.NewScanner(f)
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		parts := strings.Fields(sc.Text())
-		if len(parts) != 3 || parts[2] != "kB" {
+		if len(parts) == 0 {
 			continue
 		}
-		if dst, ok := fields[parts[0]]; ok {
-			n, err := strconv.ParseInt(parts[1], 10, 64)
-			if err != nil {
-				return m, fmt.Errorf("/proc status %s: %w", parts[0], err)
-			}
-			*dst = n << 10
+		dst, ok := fields[parts[0]]
+		if !ok {
+			continue
+		}
+		if len(parts) != 3 || parts[2] != "kB" {
+			return m, fmt.Errorf("/proc status %s: want a number of kB, got %q", parts[0], sc.Text())
+		}
+		n, err := strconv.ParseInt(parts[1], 10, 64)
+		if err != nil || n < 0 {
+			return m, fmt.Errorf("/proc status %s: want a number of kB, got %q", parts[0], sc.Text())
+		}
+		*dst = n << 10
+		seen[parts[0]] = true
+	}
+	if err := sc.Err(); err != nil {
+		return m, err
+	}
+	for _, f := range []string{"VmHWM:", "RssAnon:"} {
+		if !seen[f] {
+			return m, fmt.Errorf("/proc status has no %s (RssAnon needs Linux 4.5 or later)", strings.TrimSuffix(f, ":"))
 		}
 	}
-	if m.peak == 0 {
-		return m, errors.New("/proc status has no VmHWM")
-	}
-	return m, sc.Err()
+	return m, nil
 }
 
 func (s *server) memory() (memory, error) { return readMemory(s.cmd.Process.Pid) }
