@@ -15,9 +15,12 @@ import (
 // blobOwners lists the kinds of record that hold blobs: for an owner ID,
 // the blob IDs that record holds, and whether the record exists. A blob
 // whose Owner names an unknown kind, a missing record, or a record that
-// does not hold it is a breach. Each kind registers itself from its own
-// file's init.
-var blobOwners = map[string]func(o orgCheck, ownerID string) (blobIDs []string, found bool){}
+// does not hold it is a breach. A new kind of owner is listed here, its
+// lookup in its own check file.
+var blobOwners = map[string]func(o orgCheck, ownerID string) (blobIDs []string, found bool){
+	"document":       orgCheck.documentBlobs,
+	"ticket_message": orgCheck.messageBlobs,
+}
 
 func (o orgCheck) blobs() {
 	blobs, chunks, loose := o.b["blobs"], o.b["blob_chunks"], o.b["blob_loose"]

@@ -4,7 +4,15 @@ package store
 // a blob that names it as the owner (the blob's own checks are in
 // check_blob.go).
 
-func init() { orgChecks = append(orgChecks, orgCheck.documents) }
+// documentBlobs is the blob a document holds, for the blob check
+// (blobOwners).
+func (o orgCheck) documentBlobs(id string) ([]string, bool) {
+	var rec documentRecord
+	if docs := o.b["documents"]; docs == nil || jsonDecode(docs.Get(bytesOf(id)), &rec) != nil {
+		return nil, false
+	}
+	return []string{rec.BlobID}, true
+}
 
 func (o orgCheck) documents() {
 	docs := o.b["documents"]

@@ -10,25 +10,22 @@ import (
 	"github.com/salesos/portal/data"
 )
 
-// The blobs of attachments are held by their message: the blob check asks
-// which blobs a message holds through blobOwners, where each kind of owner
-// registers itself.
-func init() {
-	blobOwners["ticket_message"] = func(o orgCheck, key string) ([]string, bool) {
-		messages := o.ob.Bucket(bTicketMessages)
-		if messages == nil {
-			return nil, false
-		}
-		var m data.Message
-		if jsonDecode(messages.Get(bytesOf(key)), &m) != nil {
-			return nil, false
-		}
-		ids := make([]string, len(m.Attachments))
-		for i, a := range m.Attachments {
-			ids[i] = a.ID
-		}
-		return ids, true
+// messageBlobs is the blobs of a message's attachments, for the blob check
+// (blobOwners).
+func (o orgCheck) messageBlobs(key string) ([]string, bool) {
+	messages := o.ob.Bucket(bTicketMessages)
+	if messages == nil {
+		return nil, false
 	}
+	var m data.Message
+	if jsonDecode(messages.Get(bytesOf(key)), &m) != nil {
+		return nil, false
+	}
+	ids := make([]string, len(m.Attachments))
+	for i, a := range m.Attachments {
+		ids[i] = a.ID
+	}
+	return ids, true
 }
 
 func (o orgCheck) tickets() {

@@ -23,17 +23,6 @@ import (
 
 var bDocuments = []byte("documents")
 
-func init() {
-	lazyOrgBuckets = append(lazyOrgBuckets, bDocuments)
-	blobOwners["document"] = func(o orgCheck, id string) ([]string, bool) {
-		var rec documentRecord
-		if docs := o.b["documents"]; docs == nil || jsonDecode(docs.Get(bytesOf(id)), &rec) != nil {
-			return nil, false
-		}
-		return []string{rec.BlobID}, true
-	}
-}
-
 // documentRecord is a document as stored: the API's fields and its blob.
 type documentRecord struct {
 	data.Document
