@@ -298,23 +298,8 @@ func TestDocuments_Download(t *testing.T) {
 				}
 			}},
 		{"a suffix range", []string{"Range", "bytes=-100"}, http.StatusPartialContent, content[len(content)-100:], nil},
-		{"two ranges", []string{"Range", "bytes=0-3,10-13"}, http.StatusPartialContent, nil, func(t *testing.T, r response) {
-			mt, params, err := mime.ParseMediaType(r.header.Get("Content-Type"))
-			if err != nil || mt != "multipart/byteranges" {
-				t.Fatalf("got Content-Type %q, want multipart/byteranges", r.header.Get("Content-Type"))
-			}
-			mr := multipart.NewReader(bytes.NewReader(r.body), params["boundary"])
-			for _, want := range [][]byte{content[0:4], content[10:14]} {
-				p, err := mr.NextPart()
-				if err != nil {
-					t.Fatal(err)
-				}
-				got, _ := io.ReadAll(p)
-				if !bytes.Equal(got, want) {
-					t.Errorf("got part %q, want %q", got, want)
-				}
-			}
-		}},
+		// Several ranges get the whole file, on every Go release.
+		{"two ranges", []string{"Range", "bytes=0-3,10-13"}, http.StatusOK, content, nil},
 		{"If-Range current", []string{"Range", "bytes=0-3", "If-Range", etag}, http.StatusPartialContent, content[:4], nil},
 		{"If-Range stale", []string{"Range", "bytes=0-3", "If-Range", `"stale"`}, http.StatusOK, content, nil},
 		{"a range past the end", []string{"Range", fmt.Sprintf("bytes=%d-", len(content)+5)}, http.StatusRequestedRangeNotSatisfiable, nil,

@@ -436,6 +436,6 @@ func (s *server) handleAttachment(customer bool) http.Handler {
 			disposition = "attachment"
 		}
 		h.Set("Content-Disposition", disposition)
-		http.ServeContent(&movingWriter{ResponseWriter: w, rc: http.NewResponseController(w)}, r, "", at, content)
+		serveFile(w, r, at, content)
 	})
 }
