@@ -27,6 +27,18 @@ func trustSubstitute(tpl string, o *trustOrg) string {
 		p = strings.Replace(p, "{id}", o.ticketID, 1)
 	case strings.HasPrefix(p, "/v1/customer-portal/documents/"), strings.HasPrefix(p, "/v1/portal/documents/"):
 		p = strings.Replace(p, "{id}", o.documentID, 1)
+	case strings.HasPrefix(p, "/v1/customer-portal/quotes/"):
+		p = strings.Replace(p, "{externalId}", o.quoteExt, 1)
+	case strings.HasPrefix(p, "/v1/customer-portal/invoices/"):
+		p = strings.Replace(p, "{externalId}", o.invoiceExt, 1)
+	case strings.HasPrefix(p, "/v1/customer-portal/orders/"):
+		p = strings.Replace(p, "{externalId}", o.orderExt, 1)
+	case strings.HasPrefix(p, "/v1/portal/quotes/"):
+		p = strings.Replace(p, "{id}", o.quoteID, 1)
+	case strings.HasPrefix(p, "/v1/portal/invoices/"):
+		p = strings.Replace(p, "{id}", o.invoiceID, 1)
+	case strings.HasPrefix(p, "/v1/portal/orders/"):
+		p = strings.Replace(p, "{id}", o.orderID, 1)
 	}
 	return p
 }
@@ -370,6 +382,54 @@ var tenancyMatrix = map[string]func(tpl string) tenancyProbe{
 		}
 	},
 
+	// Quotes, invoices and orders: b's staff and b's customer against a's
+	// records, by the CRM's IDs and the portal's.
+	"GET /v1/customer-portal/quotes":                   trustList("status=sent", "accountId=acct-1"),
+	"HEAD /v1/customer-portal/quotes":                  trustHead(http.StatusOK),
+	"GET /v1/customer-portal/quotes/{externalId}":      trustByRef(http.MethodGet),
+	"HEAD /v1/customer-portal/quotes/{externalId}":     trustHead(http.StatusNotFound, http.StatusOK),
+	"PUT /v1/customer-portal/quotes/{externalId}":      trustUpsert(func(o *trustOrg) (string, map[string]any) { return o.quoteExt, quoteBody("acct-1", "N-b", 9) }),
+	"DELETE /v1/customer-portal/quotes/{externalId}":   trustByRef(http.MethodDelete),
+	"GET /v1/customer-portal/invoices":                 trustList("status=open", "accountId=acct-1"),
+	"HEAD /v1/customer-portal/invoices":                trustHead(http.StatusOK),
+	"GET /v1/customer-portal/invoices/{externalId}":    trustByRef(http.MethodGet),
+	"HEAD /v1/customer-portal/invoices/{externalId}":   trustHead(http.StatusNotFound, http.StatusOK),
+	"PUT /v1/customer-portal/invoices/{externalId}":    trustUpsert(func(o *trustOrg) (string, map[string]any) { return o.invoiceExt, invoiceBody("acct-1", "N-b", 9) }),
+	"DELETE /v1/customer-portal/invoices/{externalId}": trustByRef(http.MethodDelete),
+	"GET /v1/customer-portal/orders":                   trustList("status=placed", "accountId=acct-1"),
+	"HEAD /v1/customer-portal/orders":                  trustHead(http.StatusOK),
+	"GET /v1/customer-portal/orders/{externalId}":      trustByRef(http.MethodGet),
+	"HEAD /v1/customer-portal/orders/{externalId}":     trustHead(http.StatusNotFound, http.StatusOK),
+	"PUT /v1/customer-portal/orders/{externalId}":      trustUpsert(func(o *trustOrg) (string, map[string]any) { return o.orderExt, orderBody("acct-1", "N-b", 9) }),
+	"DELETE /v1/customer-portal/orders/{externalId}":   trustByRef(http.MethodDelete),
+	"GET /v1/portal/quotes":                            trustCustomerProbe(http.StatusOK),
+	"HEAD /v1/portal/quotes":                           trustHead(http.StatusOK),
+	"GET /v1/portal/quotes/{id}":                       trustCustomerProbe(http.StatusNotFound),
+	"HEAD /v1/portal/quotes/{id}":                      trustHead(http.StatusNotFound),
+	"POST /v1/portal/quotes/{id}/accept":               trustSessionProbe(http.MethodPost, map[string]any{"signerName": "Mallory"}, http.StatusNotFound),
+	"POST /v1/portal/quotes/{id}/decline":              trustSessionProbe(http.MethodPost, map[string]any{"reason": "no"}, http.StatusNotFound),
+	"GET /v1/portal/invoices":                          trustCustomerProbe(http.StatusOK),
+	"HEAD /v1/portal/invoices":                         trustHead(http.StatusOK),
+	"GET /v1/portal/invoices/{id}":                     trustCustomerProbe(http.StatusNotFound),
+	"HEAD /v1/portal/invoices/{id}":                    trustHead(http.StatusNotFound),
+	"GET /v1/portal/invoices/{id}/pdf":                 trustCustomerProbe(http.StatusNotFound),
+	"HEAD /v1/portal/invoices/{id}/pdf":                trustHead(http.StatusNotFound),
+	"GET /v1/portal/orders":                            trustCustomerProbe(http.StatusOK),
+	"HEAD /v1/portal/orders":                           trustHead(http.StatusOK),
+	"GET /v1/portal/orders/{id}":                       trustCustomerProbe(http.StatusNotFound),
+	"HEAD /v1/portal/orders/{id}":                      trustHead(http.StatusNotFound),
+	"POST /v1/customer-portal/sync": func(tpl string) tenancyProbe {
+		return func(t *testing.T, e *trustEnv, a, b *trustOrg) {
+			// b syncs records under a's external IDs: b's own records.
+			body := map[string]any{"items": []map[string]any{
+				{"kind": "quote", "externalId": a.quoteExt, "record": quoteBody("acct-1", "N-b", 9)},
+				{"kind": "order", "externalId": a.orderExt, "record": orderBody("acct-1", "N-b", 9)}}}
+			r := e.do(http.MethodPost, tpl, b.token, body)
+			trustWantStatus(t, "sync with a's external IDs", r, http.StatusOK)
+			trustNoLeak(t, "sync with a's external IDs", r, a, a.quoteExt, a.orderExt)
+		}
+	},
+
 	"GET /v1/contacts": trustList(),
 	"POST /v1/contacts": func(tpl string) tenancyProbe {
 		return func(t *testing.T, e *trustEnv, a, b *trustOrg) {
@@ -493,6 +553,42 @@ var tenancyMatrix = map[string]func(tpl string) tenancyProbe{
 	},
 }
 
+// trustUpsert is the probe of a PUT by the CRM's ID: b upserts under a's
+// external ID and gets a record of its own (201 the first time), with
+// nothing of a's in the answer but the ID b sent.
+func trustUpsert(body func(o *trustOrg) (string, map[string]any)) func(tpl string) tenancyProbe {
+	return func(tpl string) tenancyProbe {
+		return func(t *testing.T, e *trustEnv, a, b *trustOrg) {
+			t.Helper()
+			ext, rec := body(a)
+			path := trustSubstitute(tpl, a)
+			r := e.do(http.MethodPut, path, b.token, rec)
+			trustWantStatus(t, "PUT "+path, r, http.StatusCreated, http.StatusOK)
+			trustNoLeak(t, "PUT "+path, r, a, ext)
+		}
+	}
+}
+
+// trustByRef is the probe of a route by the CRM's ID: external IDs are
+// the organization's own, so b reaches a record only if it stored one
+// under a's external ID itself (the PUT and sync probes do): 404, or b's
+// own record (its number N-b), never a's.
+func trustByRef(method string) func(tpl string) tenancyProbe {
+	return func(tpl string) tenancyProbe {
+		return func(t *testing.T, e *trustEnv, a, b *trustOrg) {
+			t.Helper()
+			path := trustSubstitute(tpl, a)
+			ext := path[strings.LastIndex(path, "/")+1:]
+			r := e.do(method, path, b.token, nil)
+			trustWantStatus(t, method+" "+path, r, http.StatusNotFound, http.StatusOK, http.StatusNoContent)
+			if r.status == http.StatusOK && !strings.Contains(string(r.body), `"number":"N-b"`) {
+				t.Errorf("%s %s: got %s, want b's own record", method, path, r.body)
+			}
+			trustNoLeak(t, method+" "+path, r, a, ext)
+		}
+	}
+}
+
 // trustUserIDs tries both of a's users (active and invited).
 func trustUserIDs(method string) func(tpl string) tenancyProbe {
 	return func(tpl string) tenancyProbe {
@@ -531,7 +627,9 @@ func trustSnapshot(t *testing.T, e *trustEnv, a *trustOrg) map[string]string {
 		"/v1/customer-portal/invitations?limit=100&status=cancelled", "/v1/customer-portal/sessions?limit=100",
 		"/v1/contacts?limit=100", "/v1/customer-portal/audit?limit=100", "/v1/customer-portal/stats",
 		"/v1/customer-portal/users/" + a.userID, "/v1/customer-portal/invitations/" + a.pendingInvID,
-		"/v1/contacts/" + a.contactID, "/v1/customer-portal/documents/" + a.documentID} {
+		"/v1/contacts/" + a.contactID, "/v1/customer-portal/documents/" + a.documentID,
+		"/v1/customer-portal/quotes/" + a.quoteExt, "/v1/customer-portal/invoices/" + a.invoiceExt,
+		"/v1/customer-portal/orders/" + a.orderExt} {
 		r := e.do(http.MethodGet, path, a.token, nil)
 		if r.status != http.StatusOK {
 			t.Fatalf("a reads %s: got %d: %s", path, r.status, r.body)
