@@ -257,7 +257,29 @@ func upsert[T any, P recordPtr[T]](ctx context.Context, db *DB, ops kindOps[T], 
 	if err := P(&in).Validate(); err != nil {
 		return out, "", err
 	}
-	err := db.write(ctx, func(tx kv.Tx) error {
+	// The CRM resends what it sent before (retries, periodic full syncs):
+	// answered from a read, without a write transaction and its fsync.
+	err := db.read(ctx, func(tx kv.Tx) error {
+		var zero T
+		out, res = zero, ""
+		b, err := org(tx, tenant)
+		if err != nil || b == nil {
+			return err
+		}
+		records, refs, err := commerceBuckets(b, ops.records, ops.refs)
+		if err != nil || records == nil || refs == nil {
+			return err
+		}
+		pl, err := planUpsert[T, P](ops, records, refs, in)
+		if err == nil && pl.res == UpsertUnchanged {
+			out, res = pl.next, pl.res
+		}
+		return nil // anything else is decided by the write below
+	})
+	if err != nil || res == UpsertUnchanged {
+		return out, res, err
+	}
+	err = db.write(ctx, func(tx kv.Tx) error {
 		var zero T
 		out, res = zero, ""
 		b, err := org(tx, tenant)

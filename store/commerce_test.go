@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -309,5 +310,41 @@ func TestDB_Invoices_CustomerView(t *testing.T) {
 	}
 	if p, _ := db.Invoices(ctx, tenantA, nil, store.CommerceFilter{Status: "overdue"}, "", 10); len(p.Items) != 0 {
 		t.Errorf("staff see the stored status: got %d overdue, want 0", len(p.Items))
+	}
+}
+
+// BenchmarkDB_Sync500 is an initial load: a batch of 500 quotes of ten
+// lines, all new, in one transaction.
+func BenchmarkDB_Sync500(b *testing.B) {
+	db, _ := openStoreDB(b)
+	items := make([]store.SyncItem, data.MaxSyncBatch)
+	run := 0
+	b.ResetTimer()
+	for b.Loop() {
+		b.StopTimer()
+		run++
+		for i := range items {
+			q := sampleQuote(fmt.Sprintf("crm-%d-%d", run, i), "ACC-1", 1)
+			items[i] = store.SyncItem{Quote: &q}
+		}
+		b.StartTimer()
+		if _, err := db.Sync(b.Context(), tenantA, "staff-1", items); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDB_UpsertQuote_Unchanged is the CRM resending a record it sent
+// before: a read and a hash, no write.
+func BenchmarkDB_UpsertQuote_Unchanged(b *testing.B) {
+	db, _ := openStoreDB(b)
+	q := sampleQuote("crm-1", "ACC-1", 1)
+	if _, _, err := db.UpsertQuote(b.Context(), tenantA, "staff-1", q); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, res, err := db.UpsertQuote(b.Context(), tenantA, "staff-1", q); err != nil || res != store.UpsertUnchanged {
+			b.Fatalf("got %v %v, want unchanged", res, err)
+		}
 	}
 }
