@@ -731,3 +731,88 @@ func trustStaffRoute(tpl string) bool {
 	return strings.HasPrefix(tpl, "/v1/customer-portal") || strings.HasPrefix(tpl, "/v1/contacts") ||
 		strings.HasPrefix(tpl, "/v1/admin")
 }
+
+// TestCommerce_Visibility is the visibility matrix of the customer routes:
+// a member and a customer admin of the account, an admin of another
+// account, a customer of another organization, and staff.
+func TestCommerce_Visibility(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	staff, other := e.admin("acme"), e.admin("globex")
+	e.enableFeatures(staff, "quotes", "invoices", "orders")
+	e.enableFeatures(other, "quotes", "invoices", "orders")
+	member, _ := e.customerOf(staff, "mia@example.com", "ACC-1", "member")
+	admin, _ := e.customerOf(staff, "ada@example.com", "ACC-1", "admin")
+	otherAccount, _ := e.customerOf(staff, "oz@example.com", "ACC-2", "admin")
+	otherOrg, _ := e.customerOf(other, "gil@example.com", "ACC-1", "admin")
+	ids := map[string]string{}
+	for kind, body := range map[string]map[string]any{"quotes": quoteBody("ACC-1", "N-1", 1),
+		"invoices": invoiceBody("ACC-1", "N-1", 1), "orders": orderBody("ACC-1", "N-1", 1)} {
+		r := e.do(http.MethodPut, "/v1/customer-portal/"+kind+"/ext-1", staff, body)
+		wantStatus(t, r, http.StatusCreated)
+		ids[kind] = r.json(t)["id"].(string)
+	}
+	callers := []struct {
+		name  string
+		token string
+		sees  bool
+	}{
+		{"member", member, true}, {"customer admin", admin, true}, {"other account", otherAccount, false},
+		{"other organization", otherOrg, false},
+	}
+	for _, kind := range []string{"quotes", "invoices", "orders"} {
+		paths := []string{"/v1/portal/" + kind + "/" + ids[kind]}
+		if kind == "invoices" {
+			paths = append(paths, "/v1/portal/invoices/"+ids[kind]+"/pdf")
+		}
+		for _, c := range callers {
+			want := http.StatusNotFound
+			if c.sees {
+				want = http.StatusOK
+			}
+			for _, p := range paths {
+				if r := e.do(http.MethodGet, p, c.token, nil); r.status != want {
+					t.Errorf("%s GET %s: got %d, want %d", c.name, p, r.status, want)
+				}
+			}
+			list := e.do(http.MethodGet, "/v1/portal/"+kind, c.token, nil)
+			wantStatus(t, list, http.StatusOK)
+			if n, wantN := len(list.json(t)["data"].([]any)), map[bool]int{true: 1, false: 0}[c.sees]; n != wantN {
+				t.Errorf("%s lists %d %s, want %d", c.name, n, kind, wantN)
+			}
+		}
+		// Staff use the admin API; a staff token is no session here.
+		if r := e.do(http.MethodGet, paths[0], staff, nil); r.status != http.StatusUnauthorized {
+			t.Errorf("staff GET %s: got %d, want 401", paths[0], r.status)
+		}
+		if r := e.do(http.MethodGet, "/v1/customer-portal/"+kind+"/ext-1", staff, nil); r.status != http.StatusOK {
+			t.Errorf("staff GET %s by the CRM's ID: got %d, want 200", kind, r.status)
+		}
+		if r := e.do(http.MethodGet, "/v1/customer-portal/"+kind+"/ext-1", other, nil); r.status != http.StatusNotFound {
+			t.Errorf("other organization's staff GET %s: got %d, want 404", kind, r.status)
+		}
+	}
+	// Deciding: the other account and organization see nothing; a member
+	// may not decide unless the portal allows it.
+	accept := "/v1/portal/quotes/" + ids["quotes"] + "/accept"
+	sign := map[string]any{"signerName": "Ada Admin"}
+	for _, c := range []struct {
+		name, token string
+		want        int
+	}{{"other organization", otherOrg, http.StatusNotFound}, {"other account", otherAccount, http.StatusNotFound}, {"member", member, http.StatusForbidden}} {
+		if r := e.do(http.MethodPost, accept, c.token, sign); r.status != c.want {
+			t.Errorf("%s accepts: got %d, want %d", c.name, r.status, c.want)
+		}
+		if r := e.do(http.MethodPost, "/v1/portal/quotes/"+ids["quotes"]+"/decline", c.token, nil); r.status != c.want {
+			t.Errorf("%s declines: got %d, want %d", c.name, r.status, c.want)
+		}
+	}
+	e.patchConfig(staff, map[string]any{"quotesMemberAccept": true})
+	r := e.do(http.MethodPost, accept, member, sign, "User-Agent", "visibility-test/1")
+	wantStatus(t, r, http.StatusOK)
+	a := r.json(t)["acceptance"].(map[string]any)
+	if a["signerName"] != "Ada Admin" || a["userAgent"] != "visibility-test/1" || a["ip"] != "127.0.0.1" {
+		t.Errorf("got acceptance %v, want the signer, user agent and client address", a)
+	}
+	wantProblem(t, e.do(http.MethodPost, accept, admin, sign), http.StatusConflict)
+}
