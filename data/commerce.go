@@ -333,11 +333,14 @@ func QuoteHash(q Quote) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// QuoteAccept is a customer's acceptance of a quote.
+// QuoteAccept is a customer's acceptance of a quote. ShownSHA256, when
+// set, is the QuoteHash of the quote as the customer's page or client
+// showed it: the acceptance is refused when the quote has changed since.
 type QuoteAccept struct {
-	SignerName string
-	IP         string
-	UserAgent  string
+	SignerName  string
+	IP          string
+	UserAgent   string
+	ShownSHA256 string
 }
 
 // Validate reports every invalid field at once.
@@ -347,7 +350,22 @@ func (a QuoteAccept) Validate() error {
 		bad.Add("signerName", "is required")
 	}
 	checkText(bad, "signerName", a.SignerName, MaxSignerName, false)
+	if a.ShownSHA256 != "" && !isHexHash(a.ShownSHA256) {
+		bad.Add("quoteSha256", "must be 64 lower-case hexadecimal characters")
+	}
 	return bad.Err()
+}
+
+func isHexHash(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if (s[i] < '0' || s[i] > '9') && (s[i] < 'a' || s[i] > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // CheckDeclineReason reports the problem of a decline's reason, optional

@@ -532,6 +532,9 @@ func withTimeline(o data.Order) any { return orderDetail{Order: o, Timeline: o.T
 // acceptQuoteRequest is the body of POST /v1/portal/quotes/{id}/accept.
 type acceptQuoteRequest struct {
 	SignerName string `json:"signerName"`
+	// QuoteSHA256 is optional: the hash of the quote the customer was
+	// shown, so that a quote changed since is not accepted unseen.
+	QuoteSHA256 string `json:"quoteSha256,omitempty"`
 }
 
 func (acceptQuoteRequest) requiredMembers() []string { return []string{"signerName"} }
@@ -555,7 +558,7 @@ func (s *server) handleMyQuoteAccept() http.Handler {
 		}
 		a, c := portalAuth(r), clientOf(r)
 		q, err := s.db.AcceptQuote(r.Context(), a.Tenant, a.User, id,
-			data.QuoteAccept{SignerName: req.SignerName, IP: c.IP, UserAgent: c.UserAgent})
+			data.QuoteAccept{SignerName: req.SignerName, IP: c.IP, UserAgent: c.UserAgent, ShownSHA256: req.QuoteSHA256})
 		if err != nil {
 			writeError(w, r, s.log, err)
 			return

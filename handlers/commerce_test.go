@@ -228,7 +228,19 @@ func TestCommerce_AcceptHash(t *testing.T) {
 	if err := json.Unmarshal(shown.body, &q); err != nil {
 		t.Fatal(err)
 	}
-	r := e.do(http.MethodPost, "/v1/portal/quotes/"+id+"/accept", admin, map[string]any{"signerName": "Ada"})
+	// The CRM sends a new version after the customer saw the quote: the
+	// acceptance of what was shown is refused.
+	newer := quoteBody("ACC-1", "Q-1b", 2)
+	wantStatus(t, e.do(http.MethodPut, "/v1/customer-portal/quotes/q-1", staff, newer), http.StatusOK)
+	stale := e.do(http.MethodPost, "/v1/portal/quotes/"+id+"/accept", admin, map[string]any{"signerName": "Ada", "quoteSha256": data.QuoteHash(q)})
+	wantProblem(t, stale, http.StatusConflict)
+	wantStatus(t, e.do(http.MethodPost, "/v1/portal/quotes/"+id+"/accept", admin, map[string]any{"signerName": "Ada", "quoteSha256": "XYZ"}), http.StatusUnprocessableEntity)
+	shown = e.do(http.MethodGet, "/v1/portal/quotes/"+id, admin, nil)
+	q = data.Quote{}
+	if err := json.Unmarshal(shown.body, &q); err != nil {
+		t.Fatal(err)
+	}
+	r := e.do(http.MethodPost, "/v1/portal/quotes/"+id+"/accept", admin, map[string]any{"signerName": "Ada", "quoteSha256": data.QuoteHash(q)})
 	wantStatus(t, r, http.StatusOK)
 	var accepted data.Quote
 	r.decode(t, &accepted)

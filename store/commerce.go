@@ -663,9 +663,10 @@ func syncPlan[T any, P recordPtr[T]](db *DB, b kv.Bucket, ops kindOps[T], now ti
 // decide applies a customer's decision to quote id in one transaction: the
 // quote must be visible to viewer, the viewer allowed to decide (a customer
 // admin, or any customer when the portal's quotesMemberAccept is on), and
-// the quote sent and still valid. set fills in the decision on the quote
-// as it was shown.
-func (db *DB) decide(ctx context.Context, tenant data.TenantID, viewer data.User, id, action string, set func(q *data.Quote, shown data.Quote, now time.Time)) (data.Quote, error) {
+// the quote sent and still valid, and, when expect is set, the quote as
+// shown now the one whose QuoteHash it is. set fills in the decision on
+// the quote as it was shown.
+func (db *DB) decide(ctx context.Context, tenant data.TenantID, viewer data.User, id, action, expect string, set func(q *data.Quote, shown data.Quote, now time.Time)) (data.Quote, error) {
 	var out data.Quote
 	err := db.write(ctx, func(tx kv.Tx) error {
 		out = data.Quote{}
@@ -694,6 +695,9 @@ func (db *DB) decide(ctx context.Context, tenant data.TenantID, viewer data.User
 			return data.Conflict("the quote is " + string(shown.Status) + "; only a sent quote before its validUntil can be " +
 				map[string]string{"accept": "accepted", "decline": "declined"}[action])
 		}
+		if expect != "" && data.QuoteHash(shown) != expect {
+			return data.Conflict("the quote has changed since it was shown; review it and decide again")
+		}
 		// Every check is done: from here on the transaction writes.
 		next := cur.Record
 		set(&next, shown, now)
@@ -715,13 +719,14 @@ func (db *DB) decide(ctx context.Context, tenant data.TenantID, viewer data.User
 // quote as the customer saw it (data.QuoteHash of its CustomerView). Only
 // a sent quote before its validUntil can be accepted, once: after that it
 // is a conflict. A quote of another account is not found; a member who may
-// not accept is forbidden.
+// not accept is forbidden. When a.ShownSHA256 is set and the quote as shown
+// now has another hash (the CRM changed it meanwhile), it is a conflict.
 func (db *DB) AcceptQuote(ctx context.Context, tenant data.TenantID, viewer data.User, id string, a data.QuoteAccept) (data.Quote, error) {
 	if err := a.Validate(); err != nil {
 		return data.Quote{}, err
 	}
 	c := Client{IP: a.IP, UserAgent: a.UserAgent}.clip()
-	return db.decide(ctx, tenant, viewer, id, "accept", func(q *data.Quote, shown data.Quote, now time.Time) {
+	return db.decide(ctx, tenant, viewer, id, "accept", a.ShownSHA256, func(q *data.Quote, shown data.Quote, now time.Time) {
 		q.Status = data.QuoteAccepted
 		q.Acceptance = &data.QuoteAcceptance{SignerName: a.SignerName, UserID: viewer.ID, AcceptedAt: now,
 			IP: c.IP, UserAgent: c.UserAgent, QuoteSHA256: data.QuoteHash(shown)}
@@ -734,7 +739,7 @@ func (db *DB) DeclineQuote(ctx context.Context, tenant data.TenantID, viewer dat
 	if err := data.CheckDeclineReason(reason); err != nil {
 		return data.Quote{}, err
 	}
-	return db.decide(ctx, tenant, viewer, id, "decline", func(q *data.Quote, _ data.Quote, now time.Time) {
+	return db.decide(ctx, tenant, viewer, id, "decline", "", func(q *data.Quote, _ data.Quote, now time.Time) {
 		q.Status = data.QuoteDeclined
 		q.Decline = &data.QuoteDecline{UserID: viewer.ID, Reason: reason, DeclinedAt: now}
 	})

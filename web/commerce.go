@@ -122,6 +122,9 @@ func (s *server) quotes(w http.ResponseWriter, r *http.Request, slug string) {
 // quoteData is the quote page.
 type quoteData struct {
 	Quote data.Quote
+	// Hash is the QuoteHash of the quote shown, sent back with the accept
+	// form so that a quote changed meanwhile is not accepted unseen.
+	Hash string
 	// CanDecide is set while the quote is open to a decision and the user
 	// may take it; MayDecide says only the latter.
 	CanDecide, MayDecide bool
@@ -154,7 +157,7 @@ func (s *server) renderQuote(w http.ResponseWriter, r *http.Request, p portal, a
 		v.Form["signerName"], v.Form["reason"] = r.PostFormValue("signerName"), r.PostFormValue("reason")
 	}
 	may := u.Role == data.RoleAdmin || p.cfg.QuotesMemberAccept
-	v.Data = quoteData{Quote: q, MayDecide: may, CanDecide: may && q.Status == data.QuoteSent}
+	v.Data = quoteData{Quote: q, Hash: data.QuoteHash(q), MayDecide: may, CanDecide: may && q.Status == data.QuoteSent}
 	s.render(w, r, status, "quote", v)
 }
 
@@ -191,7 +194,8 @@ func (s *server) quoteAccept(w http.ResponseWriter, r *http.Request, slug string
 	}
 	c := clientOf(r)
 	_, err := s.db.AcceptQuote(r.Context(), p.tenant, a.User, recordID(r),
-		data.QuoteAccept{SignerName: strings.TrimSpace(r.PostFormValue("signerName")), IP: c.IP, UserAgent: c.UserAgent})
+		data.QuoteAccept{SignerName: strings.TrimSpace(r.PostFormValue("signerName")), IP: c.IP, UserAgent: c.UserAgent,
+			ShownSHA256: r.PostFormValue("quoteSha256")})
 	s.afterDecision(w, r, p, a, slug, err, "quote-accepted")
 }
 

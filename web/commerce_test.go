@@ -107,7 +107,24 @@ func TestCommercePages_Quote(t *testing.T) {
 	r := admin.post(path+"/accept", url.Values{"csrf": {pg.csrf(t)}, "signerName": {"  "}})
 	wantStatus(t, r, http.StatusUnprocessableEntity)
 	wantContains(t, r, "Your name is required.")
-	r = admin.post(path+"/accept", url.Values{"csrf": {pg.csrf(t)}, "signerName": {"Ada Lovelace"}})
+	// The form carries the hash of the quote shown: when the CRM changes
+	// the quote meanwhile, the acceptance is refused.
+	hash := regexp.MustCompile(`name="quoteSha256" value="([0-9a-f]{64})"`).FindStringSubmatch(pg.body)
+	if hash == nil {
+		t.Fatal("the accept form carries no quoteSha256")
+	}
+	changed := data.Quote{Commercial: commerceOf("q-1", "ACC-1", "Q-2026-7b"), Status: data.QuoteSent,
+		IssuedAt: now.Add(-time.Hour), ValidUntil: now.Add(30 * 24 * time.Hour)}
+	changed.Version = 2
+	if _, _, err := e.db.UpsertQuote(ctx, testTenant, "test", changed); err != nil {
+		t.Fatal(err)
+	}
+	r = admin.post(path+"/accept", url.Values{"csrf": {pg.csrf(t)}, "signerName": {"Ada Lovelace"}, "quoteSha256": {hash[1]}})
+	wantStatus(t, r, http.StatusConflict)
+	wantContains(t, r, "The quote has changed since it was shown", "Q-2026-7b")
+	pg = admin.get(path)
+	hash = regexp.MustCompile(`name="quoteSha256" value="([0-9a-f]{64})"`).FindStringSubmatch(pg.body)
+	r = admin.post(path+"/accept", url.Values{"csrf": {pg.csrf(t)}, "signerName": {"Ada Lovelace"}, "quoteSha256": {hash[1]}})
 	wantStatus(t, r, http.StatusSeeOther)
 	if loc := r.header.Get("Location"); loc != path+"?m=quote-accepted" {
 		t.Errorf("got Location %q, want the quote page", loc)
