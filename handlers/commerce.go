@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -440,10 +441,7 @@ func decodeSync(body []byte) ([]store.SyncItem, error) {
 			err = recordErrOf(items[i])
 		}
 		if err != nil {
-			if _, ok := err.(*data.ValidationError); !ok {
-				err = data.Invalid("", err.Error()) // a malformed record is this item's problem
-			}
-			bad.AddErr(prefix, err)
+			addItemErr(bad, prefix, err)
 		}
 	}
 	if err := bad.Err(); err != nil {
@@ -463,6 +461,28 @@ func recordErrOf(it store.SyncItem) error {
 		return it.Order.Validate()
 	}
 	return nil
+}
+
+// addItemErr records err, the problem of a batch item's record, under
+// prefix: a field of the record as items[i].<field>, the record as a whole
+// (malformed, not an object) as items[i].record.
+func addItemErr(bad *data.FieldErrors, prefix string, err error) {
+	var ve *data.ValidationError
+	if !errors.As(err, &ve) {
+		bad.Add(prefix+"record", err.Error()) // malformed: the decoder's own message, no internals
+		return
+	}
+	whole := &data.FieldErrors{}
+	rest := &data.ValidationError{Fields: map[string]string{}, Omitted: ve.Omitted}
+	for k, msg := range ve.Fields {
+		if k == "" {
+			whole.Add(prefix+"record", msg)
+			continue
+		}
+		rest.Fields[k] = msg
+	}
+	bad.AddErr("", whole.Err())
+	bad.AddErr(prefix, rest)
 }
 
 func (s *server) handleSync() http.Handler {

@@ -312,9 +312,9 @@ func TestCommerce_Sync(t *testing.T) {
 	bad["total"] = 1
 	r = e.do(http.MethodPost, "/v1/customer-portal/sync", staff, map[string]any{"items": []any{
 		item("invoice", "i-1", invoiceBody("ACC-1", "I-1", 1)), item("invoice", "i-2", bad), item("memo", "m-1", bad),
-		item("order", "o-1", map[string]any{"nope": true})}})
+		item("order", "o-1", map[string]any{"nope": true}), item("quote", "q-9", nil), map[string]any{"kind": "quote", "externalId": "q-8", "record": 5}}})
 	f := fieldErrors(t, wantProblem(t, r, http.StatusUnprocessableEntity))
-	for _, want := range []string{"items[1].total", "items[2].kind", "items[3].accountId"} {
+	for _, want := range []string{"items[1].total", "items[2].kind", "items[3].accountId", "items[4].record", "items[5].record"} {
 		if f[want] == "" {
 			t.Errorf("got errors %v, want one on %s", f, want)
 		}
