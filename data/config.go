@@ -23,10 +23,13 @@ type Config struct {
 	Branding       Branding          `json:"branding"`
 	Auth           AuthSettings      `json:"auth"`
 	Invitations    InvitationSetting `json:"invitations"`
-	Features       []Feature         `json:"features"`
-	Version        int64             `json:"version"`
-	UpdatedAt      time.Time         `json:"updatedAt"`
-	UpdatedBy      string            `json:"updatedBy"`
+	// QuotesMemberAccept lets every customer of an account accept or
+	// decline its quotes; when false only a customer admin may.
+	QuotesMemberAccept bool      `json:"quotesMemberAccept"`
+	Features           []Feature `json:"features"`
+	Version            int64     `json:"version"`
+	UpdatedAt          time.Time `json:"updatedAt"`
+	UpdatedBy          string    `json:"updatedBy"`
 }
 
 // Branding is how the customer pages look.

@@ -12,15 +12,16 @@ import (
 // configWritable is the writable part of Config: the shape a merge patch is
 // applied to.
 type configWritable struct {
-	Enabled        bool              `json:"enabled"`
-	PortalName     string            `json:"portalName"`
-	Slug           string            `json:"slug"`
-	CustomDomain   string            `json:"customDomain"`
-	WelcomeMessage string            `json:"welcomeMessage"`
-	SupportEmail   string            `json:"supportEmail"`
-	Branding       Branding          `json:"branding"`
-	Auth           AuthSettings      `json:"auth"`
-	Invitations    InvitationSetting `json:"invitations"`
+	Enabled            bool              `json:"enabled"`
+	PortalName         string            `json:"portalName"`
+	Slug               string            `json:"slug"`
+	CustomDomain       string            `json:"customDomain"`
+	WelcomeMessage     string            `json:"welcomeMessage"`
+	SupportEmail       string            `json:"supportEmail"`
+	Branding           Branding          `json:"branding"`
+	Auth               AuthSettings      `json:"auth"`
+	Invitations        InvitationSetting `json:"invitations"`
+	QuotesMemberAccept bool              `json:"quotesMemberAccept"`
 }
 
 // readOnlyConfigFields are members of Config that a patch may not name.
@@ -63,6 +64,7 @@ func ApplyConfigPatch(c Config, patch map[string]any, defaults Config) (Config, 
 	out := c
 	out.Enabled, out.PortalName, out.Slug, out.CustomDomain = w.Enabled, w.PortalName, w.Slug, w.CustomDomain
 	out.WelcomeMessage, out.SupportEmail, out.Branding, out.Auth, out.Invitations = w.WelcomeMessage, w.SupportEmail, w.Branding, w.Auth, w.Invitations
+	out.QuotesMemberAccept = w.QuotesMemberAccept
 	bad.AddErr("", out.Validate())
 	if err := bad.Err(); err != nil {
 		return c, err
@@ -71,7 +73,7 @@ func ApplyConfigPatch(c Config, patch map[string]any, defaults Config) (Config, 
 }
 
 func writableOf(c Config) configWritable {
-	return configWritable{c.Enabled, c.PortalName, c.Slug, c.CustomDomain, c.WelcomeMessage, c.SupportEmail, c.Branding, c.Auth, c.Invitations}
+	return configWritable{c.Enabled, c.PortalName, c.Slug, c.CustomDomain, c.WelcomeMessage, c.SupportEmail, c.Branding, c.Auth, c.Invitations, c.QuotesMemberAccept}
 }
 
 func toMap(v any) map[string]any {

@@ -35,6 +35,7 @@ func cfgCustomized() data.Config {
 	c.Auth = data.AuthSettings{SessionTTLMinutes: 600, IdleTimeoutMinutes: 30, PasswordMinLength: 16,
 		AllowedEmailDomains: []string{"acme.example", "acme.test"}}
 	c.Invitations.ExpiryHours = 24
+	c.QuotesMemberAccept = true
 	c.Version = 7
 	c.UpdatedBy = "someone"
 	return c
@@ -50,6 +51,16 @@ func TestApplyConfigPatch(t *testing.T) {
 		{"empty patch changes nothing", `{}`, func(t *testing.T, got data.Config) {
 			if got.PortalName != "Acme Help" || got.Slug != "acme-help" || got.Auth.SessionTTLMinutes != 600 {
 				t.Errorf("got %+v, want the current config", got)
+			}
+		}},
+		{"quotesMemberAccept off", `{"quotesMemberAccept": false}`, func(t *testing.T, got data.Config) {
+			if got.QuotesMemberAccept || got.PortalName != "Acme Help" {
+				t.Errorf("got quotesMemberAccept %t portalName %q, want false and the rest untouched", got.QuotesMemberAccept, got.PortalName)
+			}
+		}},
+		{"quotesMemberAccept null resets to false", `{"quotesMemberAccept": null}`, func(t *testing.T, got data.Config) {
+			if got.QuotesMemberAccept {
+				t.Error("got quotesMemberAccept true, want the default false")
 			}
 		}},
 		{"top-level member", `{"portalName": "New Name", "enabled": true}`, func(t *testing.T, got data.Config) {

@@ -32,10 +32,17 @@ type malformedError struct{ msg string }
 
 func (e *malformedError) Error() string { return e.msg }
 
-// tooLargeError is a body over MaxBodyBytes: 413.
-type tooLargeError struct{}
+// tooLargeError is a body over its limit, MaxBodyBytes unless max says
+// otherwise: 413.
+type tooLargeError struct{ max int64 }
 
-func (e *tooLargeError) Error() string { return "request body is larger than 1 MiB" }
+func (e *tooLargeError) Error() string {
+	limit := e.max
+	if limit <= 0 {
+		limit = MaxBodyBytes
+	}
+	return "request body is larger than " + byteSize(limit)
+}
 
 // unsupportedTypeError is a body that is not of an accepted media type: 415.
 type unsupportedTypeError struct{ got string }
@@ -76,6 +83,12 @@ func (e *paramError) Error() string { return e.name + " " + e.msg }
 // readBody reads the whole body (at most MaxBodyBytes) after checking its
 // coding (identity only) and its media type against accepted.
 func readBody(w http.ResponseWriter, r *http.Request, accepted ...string) ([]byte, error) {
+	return readBodyMax(w, r, MaxBodyBytes, accepted...)
+}
+
+// readBodyMax is readBody with a limit of its own, for the few requests
+// that carry more than MaxBodyBytes.
+func readBodyMax(w http.ResponseWriter, r *http.Request, limit int64, accepted ...string) ([]byte, error) {
 	if len(accepted) == 0 {
 		accepted = []string{"application/json"}
 	}
@@ -87,11 +100,11 @@ func readBody(w http.ResponseWriter, r *http.Request, accepted ...string) ([]byt
 	if ct == "" || err != nil || !slices.Contains(accepted, strings.ToLower(mt)) {
 		return nil, &unsupportedTypeError{got: ct}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, &tooLargeError{}
+			return nil, &tooLargeError{max: limit}
 		}
 		return nil, &malformedError{msg: "request body could not be read"}
 	}

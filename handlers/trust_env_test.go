@@ -254,6 +254,10 @@ type trustOrg struct {
 	portalName, supportEmail, hello string
 	ticketID, ticketSubject         string // a ticket of the active user
 	documentID, documentTitle       string // a document shared with every customer
+	// A quote, an invoice and an order of account acct-1, by the CRM's IDs
+	// and the portal's.
+	quoteExt, quoteID, invoiceExt, invoiceID, orderExt, orderID string
+	commerceNumber                                              string
 }
 
 // newOrg fills organization org (name a short tag such as "alpha") with a
@@ -269,6 +273,8 @@ func (e *trustEnv) newOrg(org, tag string) *trustOrg {
 		"Content-Type", "application/merge-patch+json")
 	e.must(200, http.MethodPatch, "/v1/customer-portal/features/invoices/toggle", o.token, map[string]any{"enabled": true})
 	e.must(200, http.MethodPatch, "/v1/customer-portal/features/documents/toggle", o.token, map[string]any{"enabled": true})
+	e.must(200, http.MethodPatch, "/v1/customer-portal/features/quotes/toggle", o.token, map[string]any{"enabled": true})
+	e.must(200, http.MethodPatch, "/v1/customer-portal/features/orders/toggle", o.token, map[string]any{"enabled": true})
 
 	o.contactEmail = "carol." + tag + "@" + tag + "-corp.example"
 	c := e.must(201, http.MethodPost, "/v1/contacts", o.token,
@@ -303,6 +309,12 @@ func (e *trustEnv) newOrg(org, tag string) *trustOrg {
 	doc := e.must(201, http.MethodPost, "/v1/customer-portal/documents", o.token, body, "Content-Type", ct)
 	o.documentID = doc["id"].(string)
 
+	o.commerceNumber = "N-" + tag + "-Secret-Corp"
+	o.quoteExt, o.invoiceExt, o.orderExt = "crm-q-"+tag, "crm-i-"+tag, "crm-o-"+tag
+	o.quoteID = e.must(201, http.MethodPut, "/v1/customer-portal/quotes/"+o.quoteExt, o.token, quoteBody("acct-1", o.commerceNumber, 1))["id"].(string)
+	o.invoiceID = e.must(201, http.MethodPut, "/v1/customer-portal/invoices/"+o.invoiceExt, o.token, invoiceBody("acct-1", o.commerceNumber, 1))["id"].(string)
+	o.orderID = e.must(201, http.MethodPut, "/v1/customer-portal/orders/"+o.orderExt, o.token, orderBody("acct-1", o.commerceNumber, 1))["id"].(string)
+
 	audit := e.must(200, http.MethodGet, "/v1/customer-portal/audit?limit=100", o.token, nil)
 	for _, a := range audit["data"].([]any) {
 		o.auditIDs = append(o.auditIDs, a.(map[string]any)["id"].(string))
@@ -315,7 +327,8 @@ func (o *trustOrg) secrets() []string {
 	s := []string{o.org, o.slug, o.portalName, o.supportEmail, o.hello, o.userID, o.userEmail, o.session,
 		o.sessionID, o.pendingInvID, o.pendingUserID, o.pendingEmail, o.inviteToken, o.contactID,
 		o.contactEmail, o.inviteOnlyID, o.inviteOnlyEmail, "Carol" + strings.TrimSuffix(o.slug, "-portal"),
-		o.ticketID, o.ticketSubject, o.documentID, o.documentTitle}
+		o.ticketID, o.ticketSubject, o.documentID, o.documentTitle, o.quoteExt, o.quoteID, o.invoiceExt, o.invoiceID,
+		o.orderExt, o.orderID, o.commerceNumber}
 	return append(s, o.auditIDs...)
 }
 

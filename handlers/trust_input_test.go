@@ -25,8 +25,11 @@ var trustMultipart = map[string]bool{
 // trustBodyLimit is the body limit of a route: 1 MiB, except the contact
 // import, which takes up to 8 MiB so that 10,000 rows fit.
 func trustBodyLimit(route string) int {
-	if route == "POST /v1/contacts/import" {
+	switch route {
+	case "POST /v1/contacts/import":
 		return 8 << 20
+	case "POST /v1/customer-portal/sync":
+		return 32 << 20
 	}
 	return 1 << 20
 }
@@ -134,6 +137,12 @@ func TestInput_InvalidUTF8(t *testing.T) {
 		"POST /v1/portal/tickets/{id}/messages":                 `{"body":"` + bad + `"}`,
 		"PATCH /v1/customer-portal/tickets/{id}":                `{"assignee":"` + bad + `"}`,
 		"POST /v1/customer-portal/tickets/{id}/messages":        `{"body":"` + bad + `"}`,
+		"PUT /v1/customer-portal/quotes/{externalId}":           `{"number":"` + bad + `"}`,
+		"PUT /v1/customer-portal/invoices/{externalId}":         `{"number":"` + bad + `"}`,
+		"PUT /v1/customer-portal/orders/{externalId}":           `{"carrier":"` + bad + `"}`,
+		"POST /v1/customer-portal/sync":                         `{"items":[{"kind":"quote","externalId":"` + bad + `","record":{}}]}`,
+		"POST /v1/portal/quotes/{id}/accept":                    `{"signerName":"` + bad + `"}`,
+		"POST /v1/portal/quotes/{id}/decline":                   `{"reason":"` + bad + `"}`,
 	}
 	for _, br := range trustBodyRoutes(t, e, a) {
 		body, ok := bodies[br.route]

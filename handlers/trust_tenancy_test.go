@@ -27,6 +27,18 @@ func trustSubstitute(tpl string, o *trustOrg) string {
 		p = strings.Replace(p, "{id}", o.ticketID, 1)
 	case strings.HasPrefix(p, "/v1/customer-portal/documents/"), strings.HasPrefix(p, "/v1/portal/documents/"):
 		p = strings.Replace(p, "{id}", o.documentID, 1)
+	case strings.HasPrefix(p, "/v1/customer-portal/quotes/"):
+		p = strings.Replace(p, "{externalId}", o.quoteExt, 1)
+	case strings.HasPrefix(p, "/v1/customer-portal/invoices/"):
+		p = strings.Replace(p, "{externalId}", o.invoiceExt, 1)
+	case strings.HasPrefix(p, "/v1/customer-portal/orders/"):
+		p = strings.Replace(p, "{externalId}", o.orderExt, 1)
+	case strings.HasPrefix(p, "/v1/portal/quotes/"):
+		p = strings.Replace(p, "{id}", o.quoteID, 1)
+	case strings.HasPrefix(p, "/v1/portal/invoices/"):
+		p = strings.Replace(p, "{id}", o.invoiceID, 1)
+	case strings.HasPrefix(p, "/v1/portal/orders/"):
+		p = strings.Replace(p, "{id}", o.orderID, 1)
 	}
 	return p
 }
@@ -370,6 +382,54 @@ var tenancyMatrix = map[string]func(tpl string) tenancyProbe{
 		}
 	},
 
+	// Quotes, invoices and orders: b's staff and b's customer against a's
+	// records, by the CRM's IDs and the portal's.
+	"GET /v1/customer-portal/quotes":                   trustList("status=sent", "accountId=acct-1"),
+	"HEAD /v1/customer-portal/quotes":                  trustHead(http.StatusOK),
+	"GET /v1/customer-portal/quotes/{externalId}":      trustByRef(http.MethodGet),
+	"HEAD /v1/customer-portal/quotes/{externalId}":     trustHead(http.StatusNotFound, http.StatusOK),
+	"PUT /v1/customer-portal/quotes/{externalId}":      trustUpsert(func(o *trustOrg) (string, map[string]any) { return o.quoteExt, quoteBody("acct-1", "N-b", 9) }),
+	"DELETE /v1/customer-portal/quotes/{externalId}":   trustByRef(http.MethodDelete),
+	"GET /v1/customer-portal/invoices":                 trustList("status=open", "accountId=acct-1"),
+	"HEAD /v1/customer-portal/invoices":                trustHead(http.StatusOK),
+	"GET /v1/customer-portal/invoices/{externalId}":    trustByRef(http.MethodGet),
+	"HEAD /v1/customer-portal/invoices/{externalId}":   trustHead(http.StatusNotFound, http.StatusOK),
+	"PUT /v1/customer-portal/invoices/{externalId}":    trustUpsert(func(o *trustOrg) (string, map[string]any) { return o.invoiceExt, invoiceBody("acct-1", "N-b", 9) }),
+	"DELETE /v1/customer-portal/invoices/{externalId}": trustByRef(http.MethodDelete),
+	"GET /v1/customer-portal/orders":                   trustList("status=placed", "accountId=acct-1"),
+	"HEAD /v1/customer-portal/orders":                  trustHead(http.StatusOK),
+	"GET /v1/customer-portal/orders/{externalId}":      trustByRef(http.MethodGet),
+	"HEAD /v1/customer-portal/orders/{externalId}":     trustHead(http.StatusNotFound, http.StatusOK),
+	"PUT /v1/customer-portal/orders/{externalId}":      trustUpsert(func(o *trustOrg) (string, map[string]any) { return o.orderExt, orderBody("acct-1", "N-b", 9) }),
+	"DELETE /v1/customer-portal/orders/{externalId}":   trustByRef(http.MethodDelete),
+	"GET /v1/portal/quotes":                            trustCustomerProbe(http.StatusOK),
+	"HEAD /v1/portal/quotes":                           trustHead(http.StatusOK),
+	"GET /v1/portal/quotes/{id}":                       trustCustomerProbe(http.StatusNotFound),
+	"HEAD /v1/portal/quotes/{id}":                      trustHead(http.StatusNotFound),
+	"POST /v1/portal/quotes/{id}/accept":               trustSessionProbe(http.MethodPost, map[string]any{"signerName": "Mallory"}, http.StatusNotFound),
+	"POST /v1/portal/quotes/{id}/decline":              trustSessionProbe(http.MethodPost, map[string]any{"reason": "no"}, http.StatusNotFound),
+	"GET /v1/portal/invoices":                          trustCustomerProbe(http.StatusOK),
+	"HEAD /v1/portal/invoices":                         trustHead(http.StatusOK),
+	"GET /v1/portal/invoices/{id}":                     trustCustomerProbe(http.StatusNotFound),
+	"HEAD /v1/portal/invoices/{id}":                    trustHead(http.StatusNotFound),
+	"GET /v1/portal/invoices/{id}/pdf":                 trustCustomerProbe(http.StatusNotFound),
+	"HEAD /v1/portal/invoices/{id}/pdf":                trustHead(http.StatusNotFound),
+	"GET /v1/portal/orders":                            trustCustomerProbe(http.StatusOK),
+	"HEAD /v1/portal/orders":                           trustHead(http.StatusOK),
+	"GET /v1/portal/orders/{id}":                       trustCustomerProbe(http.StatusNotFound),
+	"HEAD /v1/portal/orders/{id}":                      trustHead(http.StatusNotFound),
+	"POST /v1/customer-portal/sync": func(tpl string) tenancyProbe {
+		return func(t *testing.T, e *trustEnv, a, b *trustOrg) {
+			// b syncs records under a's external IDs: b's own records.
+			body := map[string]any{"items": []map[string]any{
+				{"kind": "quote", "externalId": a.quoteExt, "record": quoteBody("acct-1", "N-b", 9)},
+				{"kind": "order", "externalId": a.orderExt, "record": orderBody("acct-1", "N-b", 9)}}}
+			r := e.do(http.MethodPost, tpl, b.token, body)
+			trustWantStatus(t, "sync with a's external IDs", r, http.StatusOK)
+			trustNoLeak(t, "sync with a's external IDs", r, a, a.quoteExt, a.orderExt)
+		}
+	},
+
 	"GET /v1/contacts": trustList(),
 	"POST /v1/contacts": func(tpl string) tenancyProbe {
 		return func(t *testing.T, e *trustEnv, a, b *trustOrg) {
@@ -493,6 +553,42 @@ var tenancyMatrix = map[string]func(tpl string) tenancyProbe{
 	},
 }
 
+// trustUpsert is the probe of a PUT by the CRM's ID: b upserts under a's
+// external ID and gets a record of its own (201 the first time), with
+// nothing of a's in the answer but the ID b sent.
+func trustUpsert(body func(o *trustOrg) (string, map[string]any)) func(tpl string) tenancyProbe {
+	return func(tpl string) tenancyProbe {
+		return func(t *testing.T, e *trustEnv, a, b *trustOrg) {
+			t.Helper()
+			ext, rec := body(a)
+			path := trustSubstitute(tpl, a)
+			r := e.do(http.MethodPut, path, b.token, rec)
+			trustWantStatus(t, "PUT "+path, r, http.StatusCreated, http.StatusOK)
+			trustNoLeak(t, "PUT "+path, r, a, ext)
+		}
+	}
+}
+
+// trustByRef is the probe of a route by the CRM's ID: external IDs are
+// the organization's own, so b reaches a record only if it stored one
+// under a's external ID itself (the PUT and sync probes do): 404, or b's
+// own record (its number N-b), never a's.
+func trustByRef(method string) func(tpl string) tenancyProbe {
+	return func(tpl string) tenancyProbe {
+		return func(t *testing.T, e *trustEnv, a, b *trustOrg) {
+			t.Helper()
+			path := trustSubstitute(tpl, a)
+			ext := path[strings.LastIndex(path, "/")+1:]
+			r := e.do(method, path, b.token, nil)
+			trustWantStatus(t, method+" "+path, r, http.StatusNotFound, http.StatusOK, http.StatusNoContent)
+			if r.status == http.StatusOK && !strings.Contains(string(r.body), `"number":"N-b"`) {
+				t.Errorf("%s %s: got %s, want b's own record", method, path, r.body)
+			}
+			trustNoLeak(t, method+" "+path, r, a, ext)
+		}
+	}
+}
+
 // trustUserIDs tries both of a's users (active and invited).
 func trustUserIDs(method string) func(tpl string) tenancyProbe {
 	return func(tpl string) tenancyProbe {
@@ -531,7 +627,9 @@ func trustSnapshot(t *testing.T, e *trustEnv, a *trustOrg) map[string]string {
 		"/v1/customer-portal/invitations?limit=100&status=cancelled", "/v1/customer-portal/sessions?limit=100",
 		"/v1/contacts?limit=100", "/v1/customer-portal/audit?limit=100", "/v1/customer-portal/stats",
 		"/v1/customer-portal/users/" + a.userID, "/v1/customer-portal/invitations/" + a.pendingInvID,
-		"/v1/contacts/" + a.contactID, "/v1/customer-portal/documents/" + a.documentID} {
+		"/v1/contacts/" + a.contactID, "/v1/customer-portal/documents/" + a.documentID,
+		"/v1/customer-portal/quotes/" + a.quoteExt, "/v1/customer-portal/invoices/" + a.invoiceExt,
+		"/v1/customer-portal/orders/" + a.orderExt} {
 		r := e.do(http.MethodGet, path, a.token, nil)
 		if r.status != http.StatusOK {
 			t.Fatalf("a reads %s: got %d: %s", path, r.status, r.body)
@@ -632,4 +730,89 @@ func TestTenancy_SessionTokensOnAdminRoutes(t *testing.T) {
 func trustStaffRoute(tpl string) bool {
 	return strings.HasPrefix(tpl, "/v1/customer-portal") || strings.HasPrefix(tpl, "/v1/contacts") ||
 		strings.HasPrefix(tpl, "/v1/admin")
+}
+
+// TestCommerce_Visibility is the visibility matrix of the customer routes:
+// a member and a customer admin of the account, an admin of another
+// account, a customer of another organization, and staff.
+func TestCommerce_Visibility(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	staff, other := e.admin("acme"), e.admin("globex")
+	e.enableFeatures(staff, "quotes", "invoices", "orders")
+	e.enableFeatures(other, "quotes", "invoices", "orders")
+	member, _ := e.customerOf(staff, "mia@example.com", "ACC-1", "member")
+	admin, _ := e.customerOf(staff, "ada@example.com", "ACC-1", "admin")
+	otherAccount, _ := e.customerOf(staff, "oz@example.com", "ACC-2", "admin")
+	otherOrg, _ := e.customerOf(other, "gil@example.com", "ACC-1", "admin")
+	ids := map[string]string{}
+	for kind, body := range map[string]map[string]any{"quotes": quoteBody("ACC-1", "N-1", 1),
+		"invoices": invoiceBody("ACC-1", "N-1", 1), "orders": orderBody("ACC-1", "N-1", 1)} {
+		r := e.do(http.MethodPut, "/v1/customer-portal/"+kind+"/ext-1", staff, body)
+		wantStatus(t, r, http.StatusCreated)
+		ids[kind] = r.json(t)["id"].(string)
+	}
+	callers := []struct {
+		name  string
+		token string
+		sees  bool
+	}{
+		{"member", member, true}, {"customer admin", admin, true}, {"other account", otherAccount, false},
+		{"other organization", otherOrg, false},
+	}
+	for _, kind := range []string{"quotes", "invoices", "orders"} {
+		paths := []string{"/v1/portal/" + kind + "/" + ids[kind]}
+		if kind == "invoices" {
+			paths = append(paths, "/v1/portal/invoices/"+ids[kind]+"/pdf")
+		}
+		for _, c := range callers {
+			want := http.StatusNotFound
+			if c.sees {
+				want = http.StatusOK
+			}
+			for _, p := range paths {
+				if r := e.do(http.MethodGet, p, c.token, nil); r.status != want {
+					t.Errorf("%s GET %s: got %d, want %d", c.name, p, r.status, want)
+				}
+			}
+			list := e.do(http.MethodGet, "/v1/portal/"+kind, c.token, nil)
+			wantStatus(t, list, http.StatusOK)
+			if n, wantN := len(list.json(t)["data"].([]any)), map[bool]int{true: 1, false: 0}[c.sees]; n != wantN {
+				t.Errorf("%s lists %d %s, want %d", c.name, n, kind, wantN)
+			}
+		}
+		// Staff use the admin API; a staff token is no session here.
+		if r := e.do(http.MethodGet, paths[0], staff, nil); r.status != http.StatusUnauthorized {
+			t.Errorf("staff GET %s: got %d, want 401", paths[0], r.status)
+		}
+		if r := e.do(http.MethodGet, "/v1/customer-portal/"+kind+"/ext-1", staff, nil); r.status != http.StatusOK {
+			t.Errorf("staff GET %s by the CRM's ID: got %d, want 200", kind, r.status)
+		}
+		if r := e.do(http.MethodGet, "/v1/customer-portal/"+kind+"/ext-1", other, nil); r.status != http.StatusNotFound {
+			t.Errorf("other organization's staff GET %s: got %d, want 404", kind, r.status)
+		}
+	}
+	// Deciding: the other account and organization see nothing; a member
+	// may not decide unless the portal allows it.
+	accept := "/v1/portal/quotes/" + ids["quotes"] + "/accept"
+	sign := map[string]any{"signerName": "Ada Admin"}
+	for _, c := range []struct {
+		name, token string
+		want        int
+	}{{"other organization", otherOrg, http.StatusNotFound}, {"other account", otherAccount, http.StatusNotFound}, {"member", member, http.StatusForbidden}} {
+		if r := e.do(http.MethodPost, accept, c.token, sign); r.status != c.want {
+			t.Errorf("%s accepts: got %d, want %d", c.name, r.status, c.want)
+		}
+		if r := e.do(http.MethodPost, "/v1/portal/quotes/"+ids["quotes"]+"/decline", c.token, nil); r.status != c.want {
+			t.Errorf("%s declines: got %d, want %d", c.name, r.status, c.want)
+		}
+	}
+	e.patchConfig(staff, map[string]any{"quotesMemberAccept": true})
+	r := e.do(http.MethodPost, accept, member, sign, "User-Agent", "visibility-test/1")
+	wantStatus(t, r, http.StatusOK)
+	a := r.json(t)["acceptance"].(map[string]any)
+	if a["signerName"] != "Ada Admin" || a["userAgent"] != "visibility-test/1" || a["ip"] != "127.0.0.1" {
+		t.Errorf("got acceptance %v, want the signer, user agent and client address", a)
+	}
+	wantProblem(t, e.do(http.MethodPost, accept, admin, sign), http.StatusConflict)
 }

@@ -45,7 +45,8 @@ var (
 
 // lazyOrgBuckets are organization buckets created on first use rather than
 // with the organization; check looks at those present.
-var lazyOrgBuckets = [][]byte{bBlobs, bBlobChunks, bBlobLoose, bDocuments}
+var lazyOrgBuckets = [][]byte{bBlobs, bBlobChunks, bBlobLoose, bDocuments,
+	bQuotes, bQuoteRefs, bInvoices, bInvoiceRefs, bOrders, bOrderRefs}
 
 // Counters of the organization's blobs.
 const (

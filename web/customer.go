@@ -36,6 +36,9 @@ var customerRoutes = map[string]map[string]pageHandler{
 	"tickets/new":        {http.MethodGet: (*server).ticketNewForm},
 	"documents":          {http.MethodGet: (*server).documents},
 	"documents/download": {http.MethodGet: (*server).downloadDocument},
+	"quotes":             {http.MethodGet: (*server).quotes},
+	"invoices":           {http.MethodGet: (*server).invoices},
+	"orders":             {http.MethodGet: (*server).orders},
 }
 
 // admitted are the form posts charged to the client address's budget of
@@ -296,6 +299,8 @@ var flashes = map[string]string{
 	"reply-sent":       "Your message has been sent.",
 	"ticket-solved":    "The ticket is marked as solved.",
 	"ticket-reopened":  "The ticket is open again.",
+	"quote-accepted":   "You have accepted the quote. Thank you.",
+	"quote-declined":   "You have declined the quote.",
 }
 
 func flashFor(r *http.Request) string { return flashes[r.URL.Query().Get("m")] }
@@ -363,6 +368,9 @@ func (s *server) renderForbidden(w http.ResponseWriter, r *http.Request, slug, p
 	}
 	if strings.HasPrefix(page, "tickets/") {
 		back = portalPath(slug) + "tickets"
+	}
+	if strings.HasPrefix(page, "quotes/") {
+		back = portalPath(slug) + "quotes/" + recordID(r)
 	}
 	v := neutralView()
 	v.Link = &link{Href: back, Text: "Reload the form"}

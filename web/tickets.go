@@ -38,10 +38,14 @@ var ticketRoutes = map[string]map[string]pageHandler{
 	"status": {http.MethodPost: (*server).ticketStatus},
 }
 
-// routeOf returns the methods of a customer page: a fixed page, or one of a
-// ticket (tickets/{id}[/action]).
+// routeOf returns the methods of a customer page: a fixed page, one of a
+// quote, an invoice or an order (commerceRoute), or one of a ticket
+// (tickets/{id}[/action]).
 func routeOf(page string) (map[string]pageHandler, bool) {
 	if m, ok := customerRoutes[page]; ok {
+		return m, true
+	}
+	if m, ok := commerceRoute(page); ok {
 		return m, true
 	}
 	rest, ok := strings.CutPrefix(page, "tickets/")

@@ -223,13 +223,16 @@ func contentType(name string) string {
 // pageNames are the customer page templates; each defines "content" and is
 // rendered inside layout.html.
 var pageNames = []string{"accept", "login", "home", "profile", "sessions", "forgot", "reset", "message",
-	"tickets", "tickets_new", "tickets_thread", "documents"}
+	"tickets", "tickets_new", "tickets_thread", "documents", "quotes", "quote", "invoices", "invoice", "orders", "order"}
 
 func parsePages(cssVersion string) (map[string]*template.Template, error) {
 	funcs := template.FuncMap{
 		"date":       formatDate,
 		"device":     deviceName,
 		"size":       byteSize,
+		"money":      data.FormatMoney,
+		"label":      statusLabel,
+		"list":       func(s ...string) []string { return s },
 		"cssVersion": func() string { return strings.Trim(cssVersion, `"`) },
 		"ticketStatus": func(s data.TicketStatus) string {
 			if l, ok := ticketStatusLabels[s]; ok {
