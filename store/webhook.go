@@ -595,7 +595,10 @@ type WebhookAttempt struct {
 	Tenant     data.TenantID
 	WebhookID  string
 	DeliveryID string
-	At         time.Time
+	// DueAt is the next attempt the delivery had when it was taken (its
+	// NextAttemptAt): a delivery queued again meanwhile stays queued.
+	DueAt time.Time
+	At    time.Time
 	// OK says the receiver answered 2xx.
 	OK bool
 	// Code is the receiver's HTTP status, 0 without an answer.
@@ -635,13 +638,21 @@ func (db *DB) RecordWebhookAttempt(ctx context.Context, a WebhookAttempt) (data.
 			out = d.WebhookDelivery
 			return nil
 		}
-		if err := unindexWebhookDue(tx, a.Tenant, d.WebhookDelivery); err != nil {
-			return err
-		}
 		at := a.At.UTC()
 		d.Attempts++
 		d.LastAttemptAt, d.LastResponseCode, d.LatencyMs = &at, a.Code, a.LatencyMs
 		d.LastError = clip(a.Reason, maxWebhookError)
+		if d.NextAttemptAt == nil || !d.NextAttemptAt.Equal(a.DueAt) {
+			// Retried while this attempt was in flight: the retry stands.
+			if err := putDelivery(deliveries, d); err != nil {
+				return err
+			}
+			out = d.WebhookDelivery
+			return nil
+		}
+		if err := unindexWebhookDue(tx, a.Tenant, d.WebhookDelivery); err != nil {
+			return err
+		}
 		switch {
 		case a.OK:
 			d.Status, d.NextAttemptAt, d.LastError = data.WebhookSucceeded, nil, ""

@@ -175,6 +175,9 @@ func (s *Sender) Run(ctx context.Context) error {
 // attempt sends d once and records the outcome.
 func (s *Sender) attempt(ctx context.Context, d store.DueWebhook) {
 	a := store.WebhookAttempt{Tenant: d.Tenant, WebhookID: d.Delivery.WebhookID, DeliveryID: d.Delivery.ID}
+	if d.Delivery.NextAttemptAt != nil {
+		a.DueAt = *d.Delivery.NextAttemptAt
+	}
 	if d.Enabled {
 		s.send(ctx, d, &a)
 	} else {
