@@ -41,6 +41,10 @@ const (
 	MaxWebhookDescription = 500
 	// MaxWebhookList bounds a page of webhooks or deliveries.
 	MaxWebhookList = 100
+	// MaxWebhookDeliveries bounds the deliveries kept per webhook: past it
+	// the oldest that succeeded or failed are dropped (pending ones are
+	// kept until they finish).
+	MaxWebhookDeliveries = 1000
 	// WebhookSecretBytes is how many random bytes a signing secret holds.
 	WebhookSecretBytes = 32
 	// WebhookSecretPrefix starts every signing secret (Standard Webhooks).

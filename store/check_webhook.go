@@ -4,7 +4,8 @@ package store
 // secret, at most data.MaxWebhooks of them; each delivery under its
 // webhook's bucket and its own ID, with a known status; a pending delivery
 // has a next attempt and exactly its key in webhook_due, a finished one
-// neither; and every webhook_due key is a pending delivery's.
+// neither; the webhook_deliveries.<id> counter equals a recount; and every
+// webhook_due key is a pending delivery's.
 
 import (
 	"strings"
@@ -52,8 +53,11 @@ func (o orgCheck) webhooks() {
 			o.add(BreachIndex, o.org, "webhook_deliveries", printable(name), "belongs to missing webhook")
 		}
 		sub := deliveries.Bucket(name)
+		n := int64(0)
+		defer func() { o.counterIs(webhookDeliveryCounter(string(name)), n) }()
 		return sub.ForEach(func(k, v []byte) error {
 			o.r.Records["webhook_deliveries"]++
+			n++
 			var d storedDelivery
 			where := printable(name) + "/" + printable(k)
 			if !o.decode("webhook_deliveries", name, v, &d) {

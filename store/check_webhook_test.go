@@ -98,6 +98,9 @@ func TestCheck_Webhooks(t *testing.T) {
 			d.Status = "lost"
 			return putDelivery(acme(tx).Bucket(bWebhookDeliveries), d)
 		}, BreachRecord, "webhook_deliveries", "status"},
+		{"delivery counter off", func(tx kv.Tx, w data.Webhook) error {
+			return bump(acme(tx), webhookDeliveryCounter(w.ID), 1)
+		}, BreachCounter, "counters", "a recount finds 2"},
 		{"webhook without a secret", func(tx kv.Tx, w data.Webhook) error {
 			return putJSON(acme(tx).Bucket(bWebhooks), []byte(w.ID), storedWebhook{Webhook: w})
 		}, BreachRecord, "webhooks", "no signing secret"},
@@ -167,5 +170,76 @@ func TestDB_EnqueueWebhookEvent(t *testing.T) {
 		if len(got.Items) != tt.want {
 			t.Errorf("webhook %v: got %d deliveries, want %d", tt.w.EventTypes, len(got.Items), tt.want)
 		}
+	}
+}
+
+// A webhook keeps at most data.MaxWebhookDeliveries deliveries: the oldest
+// finished ones go first, pending ones stay.
+func TestDB_KeepDeliveries(t *testing.T) {
+	t.Parallel()
+	path, w := newWebhookCheckFixture(t) // two deliveries: the older succeeded, the newer pending
+	db, err := Open(path, func() time.Time { return checkT0 }, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var oldest []string
+	err = db.write(ctx, func(tx kv.Tx) error {
+		b := acme(tx)
+		_, deliveries, err := webhookBuckets(b)
+		if err != nil {
+			return err
+		}
+		sub := deliveries.Bucket([]byte(w.ID))
+		// Add failed ones after the two, up to the bound.
+		c := sub.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			oldest = append(oldest, string(k))
+		}
+		for i := 2; i < data.MaxWebhookDeliveries; i++ {
+			d := storedDelivery{WebhookDelivery: data.WebhookDelivery{ID: db.ids.New(checkT0.Add(time.Duration(i) * time.Millisecond)),
+				WebhookID: w.ID, Status: data.WebhookFailed}}
+			if err := putDelivery(deliveries, d); err != nil {
+				return err
+			}
+			if err := bump(b, webhookDeliveryCounter(w.ID), 1); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.UpdateConfig(ctx, "acme", "t", func(c data.Config) (data.Config, error) {
+		c.PortalName = "Three"
+		return c, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	var kept map[string]bool
+	_ = db.read(ctx, func(tx kv.Tx) error {
+		kept = map[string]bool{}
+		_ = acme(tx).Bucket(bWebhookDeliveries).Bucket([]byte(w.ID)).ForEach(func(k, _ []byte) error {
+			n++
+			kept[string(k)] = true
+			return nil
+		})
+		return nil
+	})
+	if n != data.MaxWebhookDeliveries {
+		t.Errorf("got %d deliveries, want %d", n, data.MaxWebhookDeliveries)
+	}
+	// oldest[0] succeeded and goes; oldest[1] is pending and stays.
+	if kept[oldest[0]] || !kept[oldest[1]] {
+		t.Errorf("got the succeeded one kept %t and the pending one kept %t, want false and true", kept[oldest[0]], kept[oldest[1]])
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Check(path)
+	if err != nil || !r.OK() {
+		t.Fatalf("check: %v, %v", r.Breaches, err)
 	}
 }

@@ -220,8 +220,45 @@ func (db *DB) enqueueWebhookEvent(tx kv.Tx, tenant data.TenantID, now time.Time,
 		if err := putDelivery(deliveries, d); err != nil {
 			return err
 		}
-		return indexWebhookDue(tx, tenant, d.WebhookDelivery)
+		if err := indexWebhookDue(tx, tenant, d.WebhookDelivery); err != nil {
+			return err
+		}
+		return keepDeliveries(b, deliveries.Bucket(bytesOf(w.ID)), w.ID)
 	})
+}
+
+// webhookDeliveryCounter names the counter of a webhook's deliveries.
+func webhookDeliveryCounter(id string) string { return "webhook_deliveries." + id }
+
+// keepDeliveries counts a new delivery of webhook id and, past
+// data.MaxWebhookDeliveries, drops its oldest finished ones, so a webhook's
+// history stays bounded however long it lives.
+func keepDeliveries(b, sub kv.Bucket, id string) error {
+	name := webhookDeliveryCounter(id)
+	if err := bump(b, name, 1); err != nil {
+		return err
+	}
+	excess := counter(b, name) - data.MaxWebhookDeliveries
+	if excess <= 0 {
+		return nil
+	}
+	var drop [][]byte
+	c := sub.Cursor()
+	for k, v := c.First(); k != nil && int64(len(drop)) < excess; k, v = c.Next() {
+		var d storedDelivery
+		if err := jsonDecode(v, &d); err != nil {
+			return fmt.Errorf("decode delivery %s: %w", k, err)
+		}
+		if d.Status != data.WebhookPending {
+			drop = append(drop, append([]byte(nil), k...))
+		}
+	}
+	for _, k := range drop {
+		if err := sub.Delete(k); err != nil {
+			return err
+		}
+	}
+	return bump(b, name, -int64(len(drop)))
 }
 
 // CreateWebhook stores w for the organization with a fresh signing secret,
@@ -381,6 +418,9 @@ func (db *DB) DeleteWebhook(ctx context.Context, tenant data.TenantID, actor, id
 			}
 		}
 		if err := hooks.Delete(bytesOf(id)); err != nil {
+			return err
+		}
+		if err := b.Bucket(bCounters).Delete(bytesOf(webhookDeliveryCounter(id))); err != nil {
 			return err
 		}
 		return db.audit(b, now, actor, "webhook.delete", "webhook", id, "webhook deleted")
