@@ -134,6 +134,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 			if !sender.Running() {
 				return errors.New("mail sender not running")
 			}
+			if !hooks.Running() {
+				return errors.New("webhook sender not running")
+			}
 			return nil
 		}})
 	srv := &http.Server{

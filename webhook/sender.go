@@ -44,7 +44,8 @@ type Sender struct {
 	Backoff func(attempt int) time.Duration
 	// Client sends the attempts (NewClient of the policy when nil).
 	Client *http.Client
-	// Observe, when not nil, is told about every recorded attempt.
+	// Observe, when not nil, is told about every recorded attempt, on the
+	// attempt's own goroutine (attempts to several endpoints run at once).
 	Observe func(store.WebhookAttempt, data.WebhookDelivery)
 
 	db   *store.DB
