@@ -119,6 +119,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	if err := m.Webhooks(hooks); err != nil {
+		return err
+	}
 	accounts := account.New(db, log, account.Options{OnLoginFailure: m.LoginFailed})
 	pages, err := web.New(log, db, web.Options{Accounts: accounts, Wake: wake, PublicURL: cfg.publicURL()})
 	if err != nil {
