@@ -43,9 +43,10 @@ func Control(p data.WebhookPolicy) func(network, address string, c syscall.RawCo
 // NewClient returns the HTTP client deliveries go out on: every dial is
 // checked by Control, no proxy from the environment is used (it would be
 // dialled instead of the endpoint), redirects are not followed (a 3xx is a
-// failed attempt), and an attempt ends after Timeout.
-func NewClient(p data.WebhookPolicy) *http.Client {
-	d := &net.Dialer{Timeout: Timeout, KeepAlive: 30 * time.Second, Control: Control(p)}
+// failed attempt), and an attempt ends after Timeout. r resolves host
+// names (the system's resolver when nil).
+func NewClient(p data.WebhookPolicy, r *net.Resolver) *http.Client {
+	d := &net.Dialer{Timeout: Timeout, KeepAlive: 30 * time.Second, Control: Control(p), Resolver: r}
 	t := &http.Transport{
 		Proxy:                  nil,
 		DialContext:            d.DialContext,

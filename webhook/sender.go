@@ -42,7 +42,7 @@ type Sender struct {
 	// would fall past its retry window (store.WebhookRetryWindow) is marked
 	// failed.
 	Backoff func(attempt int) time.Duration
-	// Client sends the attempts (NewClient of the policy when nil).
+	// Client sends the attempts (NewClient of the policy).
 	Client *http.Client
 	// Observe, when not nil, is told about every recorded attempt, on the
 	// attempt's own goroutine (attempts to several endpoints run at once).
@@ -74,7 +74,7 @@ func NewSender(db *store.DB, log *slog.Logger, now func() time.Time, p data.Webh
 	if now == nil {
 		now = time.Now
 	}
-	return &Sender{PollInterval: DefaultPollInterval, Concurrency: DefaultConcurrency, Client: NewClient(p),
+	return &Sender{PollInterval: DefaultPollInterval, Concurrency: DefaultConcurrency, Client: NewClient(p, nil),
 		db: db, log: log, now: now, wake: make(chan struct{}, 1)}
 }
 

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -403,5 +404,97 @@ func TestSender_DeliversAfterReopen(t *testing.T) {
 	r := next(t, got)
 	if err := verify(secret, r.header, r.body); err != nil || !strings.Contains(string(r.body), "Before the crash") {
 		t.Errorf("got %s (%v), want the event queued before the close, signed", r.body, err)
+	}
+}
+
+// stubResolver answers every A query with addr and every other query with
+// no record, over DNS's TCP framing on an in-memory pipe: no query leaves
+// the process.
+func stubResolver(addr netip.Addr) *net.Resolver {
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		client, server := net.Pipe()
+		go serveStubDNS(server, addr)
+		return client, nil
+	}}
+}
+
+func serveStubDNS(c net.Conn, addr netip.Addr) {
+	defer c.Close()
+	for {
+		var n [2]byte
+		if _, err := io.ReadFull(c, n[:]); err != nil {
+			return
+		}
+		q := make([]byte, int(n[0])<<8|int(n[1]))
+		if _, err := io.ReadFull(c, q); err != nil || len(q) < 12 {
+			return
+		}
+		end := 12
+		for end < len(q) && q[end] != 0 {
+			end += int(q[end]) + 1
+		}
+		end += 5 // the root label, QTYPE and QCLASS
+		if end > len(q) {
+			return
+		}
+		qtype := int(q[end-4])<<8 | int(q[end-3])
+		resp := append([]byte{q[0], q[1], 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0}, q[12:end]...)
+		if qtype == 1 && addr.Is4() {
+			resp[7] = 1
+			ip := addr.As4()
+			resp = append(resp, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4)
+			resp = append(resp, ip[:]...)
+		}
+		if _, err := c.Write(append([]byte{byte(len(resp) >> 8), byte(len(resp))}, resp...)); err != nil {
+			return
+		}
+	}
+}
+
+// A host name is checked at connect time against the address it resolves
+// to: a stub resolver points hooks.example at loopback or at the cloud
+// metadata address, and the dialer's Control hook refuses both before any
+// connection is made, while the same name is delivered to once the operator
+// allows private addresses.
+func TestSender_RefusesHostNameResolvingToNonPublic(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name    string
+		addr    string
+		allowed bool
+	}{
+		{"loopback", "127.0.0.1", false},
+		{"metadata", "169.254.169.254", false},
+		{"private", "10.1.2.3", false},
+		{"loopback allowed", "127.0.0.1", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			srv, got := receiver(t, http.StatusOK)
+			port := srv.URL[strings.LastIndex(srv.URL, ":"):]
+			e.hook("acme", "http://hooks.example"+port+"/in")
+			e.event("acme", "Acme Portal")
+			policy := data.WebhookPolicy{HTTPHosts: []string{"*"}, AllowPrivate: tt.allowed}
+			s := webhook.NewSender(e.db, nil, e.clock.Now, policy)
+			s.Client = webhook.NewClient(policy, stubResolver(netip.MustParseAddr(tt.addr)))
+			s.Backoff = func(int) time.Duration { return time.Hour }
+			d := next(t, e.run(s))
+			if tt.allowed {
+				if d.Status != data.WebhookSucceeded {
+					t.Fatalf("got %+v, want delivered through the stub's answer", d)
+				}
+				next(t, got)
+				return
+			}
+			if d.Status != data.WebhookPending || d.LastResponseCode != 0 || !strings.Contains(d.LastError, "not public") {
+				t.Errorf("got %+v, want an attempt refused before connecting", d)
+			}
+			select {
+			case r := <-got:
+				t.Errorf("the server got a request: %s", r.body)
+			default:
+			}
+		})
 	}
 }
