@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/salesos/portal/data"
 )
 
 // config is the service's settings: flags beat PORTAL_* environment
@@ -61,6 +63,9 @@ type config struct {
 	DocumentQuota, DocumentMaxSize int64
 	// AttachmentMaxSize is the largest file a ticket message takes.
 	AttachmentMaxSize int64
+	// WebhookPolicy is what webhooks may reach beyond public HTTPS
+	// endpoints.
+	WebhookPolicy data.WebhookPolicy
 }
 
 // setting describes one flag and its environment variable.
@@ -78,6 +83,8 @@ type rawSettings struct {
 	smtpConns, maxImports                string
 	documentQuota, documentMax           string
 	attachmentMax                        string
+	webhookPrivate, webhookNets          string
+	webhookHTTPHosts                     string
 }
 
 func settings(c *config, r *rawSettings) []setting {
@@ -108,6 +115,9 @@ func settings(c *config, r *rawSettings) []setting {
 		{"document-quota-bytes", "PORTAL_DOCUMENT_QUOTA_BYTES", "1GiB", "storage for the document files of each organization (units B, KiB, MiB, GiB); an upload past it is answered 507", &r.documentQuota},
 		{"document-max-bytes", "PORTAL_DOCUMENT_MAX_BYTES", "100MiB", "largest document file one upload takes, at most the quota (units B, KiB, MiB, GiB); a larger one is answered 413", &r.documentMax},
 		{"attachment-max-bytes", "PORTAL_MAX_ATTACHMENT_BYTES", "10MiB", "largest file a ticket message takes (units B, KiB, MiB, GiB); files count in the document quota; a larger one is answered 413", &r.attachmentMax},
+		{"webhook-allow-private", "PORTAL_WEBHOOK_ALLOW_PRIVATE", "false", "let webhooks reach loopback, private, link-local and other non-public addresses (true or false); only for a receiver on the operator's own network", &r.webhookPrivate},
+		{"webhook-allow-nets", "PORTAL_WEBHOOK_ALLOW_NETS", "", "comma-separated addresses or CIDRs of non-public networks webhooks may reach, such as 10.1.2.0/24, where webhook-allow-private would open them all", &r.webhookNets},
+		{"webhook-http-hosts", "PORTAL_WEBHOOK_HTTP_HOSTS", "", "comma-separated hosts webhooks may reach over plain http (others need https); * allows every host", &r.webhookHTTPHosts},
 	}
 }
 
@@ -127,7 +137,8 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 		"host:port": {"addr", "metrics-addr"},
 		"URL":       {"public-url", "smtp-url"},
 		"file":      {"db", "jwks-file"},
-		"list":      {"cors-origins", "trusted-proxies"},
+		"list":      {"cors-origins", "trusted-proxies", "webhook-allow-nets", "webhook-http-hosts"},
+		"boolean":   {"webhook-allow-private"},
 	} {
 		for _, n := range names {
 			fs.kinds[n] = kind
@@ -185,6 +196,17 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	}
 	if c.TrustedProxies, err = parsePrefixes(r.trustedProxies); err != nil {
 		return c, fmt.Errorf("trusted-proxies: %w", err)
+	}
+	if c.WebhookPolicy.AllowPrivate, err = strconv.ParseBool(r.webhookPrivate); err != nil {
+		return c, fmt.Errorf("webhook-allow-private %q: must be true or false", r.webhookPrivate)
+	}
+	if c.WebhookPolicy.AllowedNets, err = parsePrefixes(r.webhookNets); err != nil {
+		return c, fmt.Errorf("webhook-allow-nets: %w", err)
+	}
+	for _, h := range strings.Split(r.webhookHTTPHosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			c.WebhookPolicy.HTTPHosts = append(c.WebhookPolicy.HTTPHosts, h)
+		}
 	}
 	for _, o := range strings.Split(r.cors, ",") {
 		if o = strings.TrimSpace(o); o != "" {

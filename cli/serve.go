@@ -27,6 +27,7 @@ import (
 	"github.com/salesos/portal/metrics"
 	"github.com/salesos/portal/store"
 	"github.com/salesos/portal/web"
+	"github.com/salesos/portal/webhook"
 )
 
 // Sizes of the generated secrets.
@@ -107,24 +108,37 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	sender := mail.NewSender(db, transport, log, time.Now)
 	sender.Connections = cfg.SMTPConnections
+	// Webhooks have their own queue and workers: a slow endpoint never
+	// delays mail, nor mail an endpoint.
+	hooks := webhook.NewSender(db, log, time.Now, cfg.WebhookPolicy)
+	wake := func() {
+		sender.Wake()
+		hooks.Wake()
+	}
 	m, err := metrics.New(log, db, sender, buildOf())
 	if err != nil {
 		return err
 	}
+	if err := m.Webhooks(hooks); err != nil {
+		return err
+	}
 	accounts := account.New(db, log, account.Options{OnLoginFailure: m.LoginFailed})
-	pages, err := web.New(log, db, web.Options{Accounts: accounts, Wake: sender.Wake, PublicURL: cfg.publicURL()})
+	pages, err := web.New(log, db, web.Options{Accounts: accounts, Wake: wake, PublicURL: cfg.publicURL()})
 	if err != nil {
 		return err
 	}
 	// /metrics is not on the public listener: its totals (login failures
 	// among them) would tell an outsider what happens inside.
 	h := handlers.New(log, db, v, handlers.Options{CursorKey: cursorKey, CORSOrigins: cfg.CORSOrigins,
-		Wake: sender.Wake, Accounts: accounts, Web: pages, Observe: m.ObserveRequest, TrustedProxies: cfg.TrustedProxies,
+		Wake: wake, Accounts: accounts, Web: pages, WebhookPolicy: cfg.WebhookPolicy, Observe: m.ObserveRequest, TrustedProxies: cfg.TrustedProxies,
 		Operator: operator, MaxConcurrentImports: cfg.MaxImports,
 		DocumentQuota: cfg.DocumentQuota, MaxDocumentSize: cfg.DocumentMaxSize, MaxAttachmentSize: cfg.AttachmentMaxSize,
 		Ready: func() error {
 			if !sender.Running() {
 				return errors.New("mail sender not running")
+			}
+			if !hooks.Running() {
+				return errors.New("webhook sender not running")
 			}
 			return nil
 		}})
@@ -203,6 +217,11 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	bg.Go(func() {
 		if err := sender.Run(bgCtx); err != nil {
 			log.Error("mail sender stopped", "err", err)
+		}
+	})
+	bg.Go(func() {
+		if err := hooks.Run(bgCtx); err != nil {
+			log.Error("webhook sender stopped", "err", err)
 		}
 	})
 	bg.Go(func() {

@@ -583,6 +583,7 @@ func (s *server) handleMyQuoteAccept() http.Handler {
 			writeError(w, r, s.log, err)
 			return
 		}
+		s.wake() // the quote.accepted or quote.declined event
 		encode(w, r, s.log, http.StatusOK, q)
 	})
 }
@@ -608,6 +609,7 @@ func (s *server) handleMyQuoteDecline() http.Handler {
 			writeError(w, r, s.log, err)
 			return
 		}
+		s.wake() // the quote.accepted or quote.declined event
 		encode(w, r, s.log, http.StatusOK, q)
 	})
 }

@@ -100,6 +100,7 @@ func (s *server) handleConfigPatch() http.Handler {
 			writeError(w, r, s.log, err)
 			return
 		}
+		s.wake() // the portal.config_updated event
 		w.Header().Set("ETag", c.ETag())
 		encode(w, r, s.log, http.StatusOK, c)
 	})
@@ -158,6 +159,7 @@ func (s *server) handleFeatureToggle() http.Handler {
 			writeError(w, r, s.log, err)
 			return
 		}
+		s.wake() // the portal.config_updated event
 		encode(w, r, s.log, http.StatusOK, f)
 	})
 }

@@ -278,6 +278,7 @@ type contractFixtures struct {
 	contactID, userID, sessionID  string
 	invitationID, customerSession string
 	ticketID                      string // a ticket of customer
+	webhookID                     string // a webhook of the organization
 	seq                           int
 	// configChanged is set when a request may have changed the
 	// configuration, so settle has something to undo.
@@ -294,7 +295,32 @@ func newContractFixtures(e *testEnv) *contractFixtures {
 	r := e.do(http.MethodPost, "/v1/portal/tickets", fx.customer, map[string]any{"subject": "Contract", "body": "A ticket to act on"})
 	wantStatus(e.t, r, http.StatusCreated)
 	fx.ticketID = r.json(e.t)["id"].(string)
+	fx.webhookID = fx.newWebhook()
 	return fx
+}
+
+// newWebhook registers a webhook, making room when generated requests
+// have registered as many as an organization may have.
+func (fx *contractFixtures) newWebhook() string {
+	body := map[string]any{"url": "https://crm.example.com/hooks", "eventTypes": []string{"ticket.created"}}
+	r := fx.e.do(http.MethodPost, "/v1/customer-portal/webhooks", fx.admin, body)
+	if r.status == http.StatusConflict {
+		var list struct {
+			Data []struct {
+				ID string `json:"id"`
+			} `json:"data"`
+		}
+		fx.e.do(http.MethodGet, "/v1/customer-portal/webhooks?limit=100", fx.admin, nil).decode(fx.e.t, &list)
+		for _, w := range list.Data {
+			if w.ID != fx.webhookID {
+				wantStatus(fx.e.t, fx.e.do(http.MethodDelete, "/v1/customer-portal/webhooks/"+w.ID, fx.admin, nil), http.StatusNoContent)
+				break
+			}
+		}
+		r = fx.e.do(http.MethodPost, "/v1/customer-portal/webhooks", fx.admin, body)
+	}
+	wantStatus(fx.e.t, r, http.StatusCreated)
+	return r.json(fx.e.t)["id"].(string)
 }
 
 func (fx *contractFixtures) email(kind string) string {
@@ -364,6 +390,11 @@ func (fx *contractFixtures) idFor(path, method string, acts bool) string {
 		return fx.sessionID
 	case strings.HasPrefix(path, "/v1/customer-portal/tickets/"), strings.HasPrefix(path, "/v1/portal/tickets/"):
 		return fx.ticketID
+	case strings.HasPrefix(path, "/v1/customer-portal/webhooks/"):
+		if fresh {
+			return fx.newWebhook()
+		}
+		return fx.webhookID
 	}
 	return "01ARZ3NDEKTSV4RRFFQ69G5FAV"
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/salesos/portal/account"
 	"github.com/salesos/portal/auth"
+	"github.com/salesos/portal/data"
 	"github.com/salesos/portal/handlers"
 	"github.com/salesos/portal/store"
 )
@@ -78,6 +79,10 @@ type envOptions struct {
 	// documentQuota and maxDocument are handlers.Options.DocumentQuota and
 	// MaxDocumentSize.
 	documentQuota, maxDocument int64
+	// webhookPolicy is handlers.Options.WebhookPolicy.
+	webhookPolicy data.WebhookPolicy
+	// wake, when not nil, is called with every Options.Wake.
+	wake func()
 }
 
 func newTestEnv(t *testing.T) *testEnv { return newTestEnvWith(t, envOptions{}) }
@@ -113,7 +118,12 @@ func newTestEnvWith(t *testing.T, o envOptions) *testEnv {
 		t.Fatal(err)
 	}
 	opts := handlers.Options{Now: clk.Now, CursorKey: []byte("test-cursor-key-0123456789abcdef"), MaxConcurrentImports: o.maxImports,
-		Wake: func() { wakes.Add(1) }, Operator: op, DocumentQuota: o.documentQuota, MaxDocumentSize: o.maxDocument}
+		Wake: func() {
+			wakes.Add(1)
+			if o.wake != nil {
+				o.wake()
+			}
+		}, Operator: op, DocumentQuota: o.documentQuota, MaxDocumentSize: o.maxDocument, WebhookPolicy: o.webhookPolicy}
 	if o.hasher != nil {
 		opts.Accounts = account.New(db, log, account.Options{Hasher: o.hasher, Now: clk.Now})
 	}

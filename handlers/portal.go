@@ -80,6 +80,7 @@ func (s *server) handleAccept() http.Handler {
 			writeError(w, r, s.log, err)
 			return
 		}
+		s.wake() // the invitation.accepted event
 		encode(w, r, s.log, http.StatusCreated, authResult(a))
 	})
 }

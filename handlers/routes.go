@@ -60,6 +60,9 @@ type Options struct {
 	// MaxAttachmentSize is the largest file a ticket message takes
 	// (data.DefaultMaxAttachmentSize when 0).
 	MaxAttachmentSize int64
+	// WebhookPolicy is what webhook URLs may point at beyond public HTTPS
+	// endpoints.
+	WebhookPolicy data.WebhookPolicy
 }
 
 // server holds what every handler shares.
@@ -75,6 +78,8 @@ type server struct {
 	docLimit store.DocumentLimits
 	// maxAttachment is the largest file a ticket message takes.
 	maxAttachment int64
+	// webhookPolicy checks webhook URLs.
+	webhookPolicy data.WebhookPolicy
 }
 
 // New returns the portal's HTTP handler. All routes are registered here and
@@ -107,7 +112,7 @@ func New(log *slog.Logger, db *store.DB, v *auth.Verifier, opt Options) http.Han
 // routes the OpenAPI document describes.
 func newRouter(log *slog.Logger, db *store.DB, v *auth.Verifier, opt Options) *mux.Router {
 	s := &server{log: log, db: db, v: v, now: opt.Now, cursors: cursors{key: opt.CursorKey},
-		wake: opt.Wake, accounts: opt.Accounts}
+		wake: opt.Wake, accounts: opt.Accounts, webhookPolicy: opt.WebhookPolicy}
 	if opt.MaxConcurrentImports <= 0 {
 		opt.MaxConcurrentImports = DefaultMaxConcurrentImports
 	}
@@ -176,6 +181,14 @@ func newRouter(log *slog.Logger, db *store.DB, v *auth.Verifier, opt Options) *m
 	admin.Handle("/orders/{externalId}", handleUpsert(s, convOrder, putOrder, "/v1/customer-portal/orders/")).Methods(http.MethodPut)
 	admin.Handle("/orders/{externalId}", handleRecordDelete(s, deleteOrder)).Methods(http.MethodDelete)
 	admin.Handle("/sync", s.handleSync()).Methods(http.MethodPost)
+	get(admin, "/webhooks", s.handleWebhookList())
+	admin.Handle("/webhooks", s.handleWebhookCreate()).Methods(http.MethodPost)
+	get(admin, "/webhooks/{id}", s.handleWebhookGet())
+	admin.Handle("/webhooks/{id}", s.handleWebhookPatch()).Methods(http.MethodPatch)
+	admin.Handle("/webhooks/{id}", s.handleWebhookDelete()).Methods(http.MethodDelete)
+	admin.Handle("/webhooks/{id}/rotate-secret", s.handleWebhookRotate()).Methods(http.MethodPost)
+	get(admin, "/webhooks/{id}/deliveries", s.handleWebhookDeliveries())
+	admin.Handle("/webhooks/{id}/deliveries/{deliveryId}/retry", s.handleWebhookRetry()).Methods(http.MethodPost)
 
 	contacts := r.PathPrefix("/v1/contacts").Subrouter()
 	contacts.Use(authenticateStaff(log, v), requirePermission(log))

@@ -258,6 +258,8 @@ type trustOrg struct {
 	// and the portal's.
 	quoteExt, quoteID, invoiceExt, invoiceID, orderExt, orderID string
 	commerceNumber                                              string
+	webhookID, webhookURL                                       string // a webhook for ticket.created
+	deliveryID                                                  string // its delivery of the ticket's event
 }
 
 // newOrg fills organization org (name a short tag such as "alpha") with a
@@ -300,9 +302,15 @@ func (e *trustEnv) newOrg(org, tag string) *trustOrg {
 	only := e.must(201, http.MethodPost, "/v1/customer-portal/invitations", o.token, map[string]any{"email": o.inviteOnlyEmail})
 	o.inviteOnlyID = only["id"].(string)
 
+	o.webhookURL = "https://hooks." + tag + "-corp.example/portal"
+	hook := e.must(201, http.MethodPost, "/v1/customer-portal/webhooks", o.token,
+		map[string]any{"url": o.webhookURL, "eventTypes": []string{"ticket.created"}})
+	o.webhookID = hook["id"].(string)
 	o.ticketSubject = "Ticket of " + tag + " Secret Corp"
 	tk := e.must(201, http.MethodPost, "/v1/portal/tickets", o.session, map[string]any{"subject": o.ticketSubject, "body": "Body of " + tag})
 	o.ticketID = tk["id"].(string)
+	deliveries := e.must(200, http.MethodGet, "/v1/customer-portal/webhooks/"+o.webhookID+"/deliveries", o.token, nil)
+	o.deliveryID = deliveries["data"].([]any)[0].(map[string]any)["id"].(string)
 	o.documentTitle = "Plans of " + tag + " Secret Corp"
 	body, ct := multipartBody(e.t, formPart{name: "title", body: []byte(o.documentTitle)},
 		formPart{name: "file", fileName: tag + "-plans.txt", body: []byte("the secret plans of " + tag)})
@@ -328,7 +336,7 @@ func (o *trustOrg) secrets() []string {
 		o.sessionID, o.pendingInvID, o.pendingUserID, o.pendingEmail, o.inviteToken, o.contactID,
 		o.contactEmail, o.inviteOnlyID, o.inviteOnlyEmail, "Carol" + strings.TrimSuffix(o.slug, "-portal"),
 		o.ticketID, o.ticketSubject, o.documentID, o.documentTitle, o.quoteExt, o.quoteID, o.invoiceExt, o.invoiceID,
-		o.orderExt, o.orderID, o.commerceNumber}
+		o.orderExt, o.orderID, o.commerceNumber, o.webhookID, o.webhookURL, o.deliveryID}
 	return append(s, o.auditIDs...)
 }
 

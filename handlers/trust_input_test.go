@@ -11,8 +11,10 @@ import (
 // trustBodyless are the write routes that take no body: they never read
 // one, so the size and shape of what is sent does not matter to them.
 var trustBodyless = map[string]bool{
-	"POST /v1/portal/logout":                           true,
-	"POST /v1/customer-portal/invitations/{id}/resend": true,
+	"POST /v1/portal/logout":                                               true,
+	"POST /v1/customer-portal/invitations/{id}/resend":                     true,
+	"POST /v1/customer-portal/webhooks/{id}/rotate-secret":                 true,
+	"POST /v1/customer-portal/webhooks/{id}/deliveries/{deliveryId}/retry": true,
 }
 
 // trustMultipart are the routes that take a multipart/form-data upload
@@ -143,6 +145,8 @@ func TestInput_InvalidUTF8(t *testing.T) {
 		"POST /v1/customer-portal/sync":                         `{"items":[{"kind":"quote","externalId":"` + bad + `","record":{}}]}`,
 		"POST /v1/portal/quotes/{id}/accept":                    `{"signerName":"` + bad + `"}`,
 		"POST /v1/portal/quotes/{id}/decline":                   `{"reason":"` + bad + `"}`,
+		"POST /v1/customer-portal/webhooks":                     `{"url":"https://hooks.example.com/","eventTypes":["ticket.created"],"description":"` + bad + `"}`,
+		"PATCH /v1/customer-portal/webhooks/{id}":               `{"description":"` + bad + `"}`,
 	}
 	for _, br := range trustBodyRoutes(t, e, a) {
 		body, ok := bodies[br.route]

@@ -39,6 +39,9 @@ func trustSubstitute(tpl string, o *trustOrg) string {
 		p = strings.Replace(p, "{id}", o.invoiceID, 1)
 	case strings.HasPrefix(p, "/v1/portal/orders/"):
 		p = strings.Replace(p, "{id}", o.orderID, 1)
+	case strings.HasPrefix(p, "/v1/customer-portal/webhooks/"):
+		p = strings.Replace(p, "{id}", o.webhookID, 1)
+		p = strings.Replace(p, "{deliveryId}", o.deliveryID, 1)
 	}
 	return p
 }
@@ -429,6 +432,24 @@ var tenancyMatrix = map[string]func(tpl string) tenancyProbe{
 			trustNoLeak(t, "sync with a's external IDs", r, a, a.quoteExt, a.orderExt)
 		}
 	},
+	"GET /v1/customer-portal/webhooks":                                     trustList(),
+	"HEAD /v1/customer-portal/webhooks":                                    trustHead(http.StatusOK),
+	"GET /v1/customer-portal/webhooks/{id}":                                trustProbe(http.MethodGet, nil, http.StatusNotFound),
+	"HEAD /v1/customer-portal/webhooks/{id}":                               trustHead(http.StatusNotFound),
+	"PATCH /v1/customer-portal/webhooks/{id}":                              trustProbe(http.MethodPatch, map[string]any{"enabled": false}, http.StatusNotFound),
+	"DELETE /v1/customer-portal/webhooks/{id}":                             trustProbe(http.MethodDelete, nil, http.StatusNotFound),
+	"POST /v1/customer-portal/webhooks/{id}/rotate-secret":                 trustProbe(http.MethodPost, nil, http.StatusNotFound),
+	"GET /v1/customer-portal/webhooks/{id}/deliveries":                     trustProbe(http.MethodGet, nil, http.StatusNotFound),
+	"HEAD /v1/customer-portal/webhooks/{id}/deliveries":                    trustHead(http.StatusNotFound),
+	"POST /v1/customer-portal/webhooks/{id}/deliveries/{deliveryId}/retry": trustProbe(http.MethodPost, nil, http.StatusNotFound),
+	"POST /v1/customer-portal/webhooks": func(tpl string) tenancyProbe {
+		return func(t *testing.T, e *trustEnv, a, b *trustOrg) {
+			// b registers a's URL: b's own webhook, and nothing of a's.
+			r := e.do(http.MethodPost, tpl, b.token, map[string]any{"url": a.webhookURL, "eventTypes": []string{"ticket.created"}})
+			trustWantStatus(t, "register a's URL", r, http.StatusCreated)
+			trustNoLeak(t, "register a's URL", r, a, a.webhookURL)
+		}
+	},
 
 	"GET /v1/contacts": trustList(),
 	"POST /v1/contacts": func(tpl string) tenancyProbe {
@@ -629,7 +650,9 @@ func trustSnapshot(t *testing.T, e *trustEnv, a *trustOrg) map[string]string {
 		"/v1/customer-portal/users/" + a.userID, "/v1/customer-portal/invitations/" + a.pendingInvID,
 		"/v1/contacts/" + a.contactID, "/v1/customer-portal/documents/" + a.documentID,
 		"/v1/customer-portal/quotes/" + a.quoteExt, "/v1/customer-portal/invoices/" + a.invoiceExt,
-		"/v1/customer-portal/orders/" + a.orderExt} {
+		"/v1/customer-portal/orders/" + a.orderExt,
+		"/v1/customer-portal/webhooks?limit=100", "/v1/customer-portal/webhooks/" + a.webhookID,
+		"/v1/customer-portal/webhooks/" + a.webhookID + "/deliveries?limit=100"} {
 		r := e.do(http.MethodGet, path, a.token, nil)
 		if r.status != http.StatusOK {
 			t.Fatalf("a reads %s: got %d: %s", path, r.status, r.body)

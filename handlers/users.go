@@ -89,13 +89,21 @@ func (s *server) handleUserGet() http.Handler {
 
 func (s *server) handleUserDelete() http.Handler {
 	return byIDNoContent(s, func(ctx context.Context, p auth.Principal, id string) error {
-		return s.db.DeleteUser(ctx, p.Tenant, p.Subject, id)
+		err := s.db.DeleteUser(ctx, p.Tenant, p.Subject, id)
+		if err == nil {
+			s.wake() // the user.removed event
+		}
+		return err
 	})
 }
 
 func (s *server) handleUserRevoke() http.Handler {
 	return byID(s, func(ctx context.Context, p auth.Principal, id string) (data.User, error) {
-		return s.db.RevokeUser(ctx, p.Tenant, p.Subject, id)
+		u, err := s.db.RevokeUser(ctx, p.Tenant, p.Subject, id)
+		if err == nil {
+			s.wake() // the user.revoked event
+		}
+		return u, err
 	})
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/salesos/portal/mail"
 	"github.com/salesos/portal/store"
+	"github.com/salesos/portal/webhook"
 )
 
 // namespace prefixes every metric of the service.
@@ -96,6 +97,27 @@ func (m *Metrics) ObserveRequest(route, method string, status int, d time.Durati
 	}
 	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
 	m.latency.WithLabelValues(route, method).Observe(d.Seconds())
+}
+
+// Webhooks adds the counters of the webhook sender s.
+func (m *Metrics) Webhooks(s *webhook.Sender) error {
+	var st webhook.Stats
+	count := prometheus.CounterValue
+	return m.reg.Register(&funcCollector{
+		prepare: func() { st = s.Stats() },
+		series: []series{
+			newSeries("webhook_succeeded_total", "Webhook attempts answered 2xx.", count, func() float64 { return float64(st.Succeeded) }),
+			newSeries("webhook_failed_total", "Failed webhook attempts, retried or not.", count, func() float64 { return float64(st.Failed) }),
+			newSeries("webhook_given_up_total", "Webhook deliveries marked failed.", count, func() float64 { return float64(st.GivenUp) }),
+			newSeries("webhook_sender_running", "1 while the webhook sender is delivering.", prometheus.GaugeValue,
+				func() float64 {
+					if s.Running() {
+						return 1
+					}
+					return 0
+				}),
+		},
+	})
 }
 
 // LoginFailed counts one refused login; it fits

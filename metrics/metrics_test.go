@@ -21,6 +21,7 @@ import (
 	"github.com/salesos/portal/mail"
 	"github.com/salesos/portal/metrics"
 	"github.com/salesos/portal/store"
+	"github.com/salesos/portal/webhook"
 )
 
 func newMetrics(t *testing.T) (*metrics.Metrics, *store.DB) {
@@ -172,6 +173,21 @@ func TestMetrics_DiskFull(t *testing.T) {
 	for _, want := range []string{"portal_store_disk_full 0", "portal_store_writes_refused_total 2"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("scrape after: lacks %q", want)
+		}
+	}
+}
+
+func TestMetrics_Webhooks(t *testing.T) {
+	t.Parallel()
+	m, db := newMetrics(t)
+	if err := m.Webhooks(webhook.NewSender(db, nil, nil, data.WebhookPolicy{})); err != nil {
+		t.Fatal(err)
+	}
+	body := scrape(t, m)
+	for _, want := range []string{"portal_webhook_succeeded_total 0", "portal_webhook_failed_total 0",
+		"portal_webhook_given_up_total 0", "portal_webhook_sender_running 0"} {
+		if !strings.Contains(body, want+"\n") {
+			t.Errorf("scrape holds no %q", want)
 		}
 	}
 }

@@ -229,10 +229,10 @@ func (c *checker) walk() {
 var (
 	orgChecks = []func(orgCheck){
 		orgCheck.users, orgCheck.invitations, orgCheck.sessions, orgCheck.contacts, orgCheck.config, orgCheck.blobs,
-		orgCheck.tickets, orgCheck.documents, orgCheck.commerce,
+		orgCheck.tickets, orgCheck.documents, orgCheck.commerce, orgCheck.webhooks,
 	}
 	globalChecks = []func(*checker){
-		(*checker).invitationTokens, (*checker).sessionTokens, (*checker).slugs, (*checker).outbox, (*checker).outboxDue, (*checker).resetTokens,
+		(*checker).invitationTokens, (*checker).sessionTokens, (*checker).slugs, (*checker).outbox, (*checker).outboxDue, (*checker).resetTokens, (*checker).webhookDue,
 	}
 )
 

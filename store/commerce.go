@@ -708,6 +708,13 @@ func (db *DB) decide(ctx context.Context, tenant data.TenantID, viewer data.User
 		if err := db.audit(b, now, "user:"+viewer.ID, "quote."+action, "quote", id, ""); err != nil {
 			return err
 		}
+		event := data.EventQuoteAccepted
+		if action == "decline" {
+			event = data.EventQuoteDeclined
+		}
+		if err := db.enqueueWebhookEvent(tx, tenant, now, event, map[string]any{"quote": next}); err != nil {
+			return err
+		}
 		out = next.CustomerView(now)
 		return nil
 	})

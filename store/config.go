@@ -180,6 +180,10 @@ func (db *DB) changeConfig(ctx context.Context, tenant data.TenantID, actor stri
 		if err := db.audit(b, now, actor, n.action, n.targetType, n.targetID, n.detail); err != nil {
 			return err
 		}
+		if err := db.enqueueWebhookEvent(tx, tenant, now, data.EventPortalConfigUpdated,
+			map[string]any{"config": next, "change": n.detail}); err != nil {
+			return err
+		}
 		out = next
 		return nil
 	})

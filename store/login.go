@@ -115,7 +115,11 @@ func (db *DB) AcceptInvitation(ctx context.Context, token, passwordHash, firstNa
 			return err
 		}
 		out, err = db.createSession(tx, b, tenant, u, cfg, c, now)
-		return err
+		if err != nil {
+			return err
+		}
+		return db.enqueueWebhookEvent(tx, tenant, now, data.EventInvitationAccepted,
+			map[string]any{"invitation": inv.Public(now), "user": u})
 	})
 	return out, err
 }

@@ -38,6 +38,9 @@
 //	orgs/<org>/blobs/<id>            -> Blob, a file held by a record (blob.go)
 //	orgs/<org>/blob_chunks/<id><i>   -> chunk i of blob id, 256 KiB but the last
 //	orgs/<org>/blob_loose/<id>       -> time: chunks no record holds (yet or any more)
+//	orgs/<org>/webhooks/<id>         -> a webhook and its secrets (made on first use, see webhook.go)
+//	orgs/<org>/webhook_deliveries/<webhookId>/<id> -> one event for one webhook
+//	webhook_due/<nextAttemptAt><org>0x00<webhookId>0x00<id> -> nil, pending deliveries (made on first use)
 //
 // IDs are ULIDs, so key order is creation order and cursors walk it. Every
 // exported method is one transaction: a record, its indexes, its counters,

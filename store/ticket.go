@@ -182,6 +182,10 @@ func (db *DB) CreateTicket(ctx context.Context, tenant data.TenantID, requester 
 		if err := db.mailTicket(tx, tenant, b, cfg, nt, nm, now); err != nil {
 			return err
 		}
+		if err := db.enqueueWebhookEvent(tx, tenant, now, data.EventTicketCreated,
+			map[string]any{"ticket": nt.CustomerView(), "message": nm}); err != nil {
+			return err
+		}
 		t, m = nt, nm
 		return nil
 	})
@@ -490,8 +494,14 @@ func (db *DB) addMessage(ctx context.Context, tenant data.TenantID, viewer *data
 		if err := putTicket(b, tickets, cur, next); err != nil {
 			return err
 		}
+		// Internal notes are for staff alone: never mailed, never sent to
+		// a webhook.
 		if !m.Internal {
 			if err := db.mailTicket(tx, tenant, b, cfg, next, m, now); err != nil {
+				return err
+			}
+			if err := db.enqueueWebhookEvent(tx, tenant, now, data.EventTicketMessageCreated,
+				map[string]any{"ticket": next.CustomerView(), "message": m.CustomerView()}); err != nil {
 				return err
 			}
 		}

@@ -199,7 +199,10 @@ func (db *DB) RevokeUser(ctx context.Context, tenant data.TenantID, actor, id st
 			return err
 		}
 		out = u
-		return db.audit(b, now, actor, "user.revoke", "user", u.ID, "access revoked")
+		if err := db.audit(b, now, actor, "user.revoke", "user", u.ID, "access revoked"); err != nil {
+			return err
+		}
+		return db.enqueueWebhookEvent(tx, tenant, now, data.EventUserRevoked, map[string]any{"user": u})
 	})
 	return out, err
 }
@@ -229,7 +232,10 @@ func (db *DB) DeleteUser(ctx context.Context, tenant data.TenantID, actor, id st
 		if err := bump(b, userCounter(u.Status), -1); err != nil {
 			return err
 		}
-		return db.audit(b, now, actor, "user.delete", "user", u.ID, "user removed")
+		if err := db.audit(b, now, actor, "user.delete", "user", u.ID, "user removed"); err != nil {
+			return err
+		}
+		return db.enqueueWebhookEvent(tx, tenant, now, data.EventUserRemoved, map[string]any{"user": u})
 	})
 }
 

@@ -223,6 +223,7 @@ func (s *server) afterDecision(w http.ResponseWriter, r *http.Request, p portal,
 		s.renderError(w, r, err)
 		return
 	}
+	s.wake() // the quote.accepted or quote.declined webhook event
 	http.Redirect(w, r, portalPath(slug)+"quotes/"+recordID(r)+"?m="+flash, http.StatusSeeOther)
 }
 
