@@ -99,6 +99,18 @@ var endpoints = []struct {
 	{http.MethodHead, "/v1/portal/tickets/{id}", session},
 	{http.MethodPatch, "/v1/portal/tickets/{id}", session},
 	{http.MethodPost, "/v1/portal/tickets/{id}/messages", session},
+	// Webhooks (HEAD included).
+	{http.MethodGet, "/v1/customer-portal/webhooks", read},
+	{http.MethodHead, "/v1/customer-portal/webhooks", read},
+	{http.MethodPost, "/v1/customer-portal/webhooks", write},
+	{http.MethodDelete, "/v1/customer-portal/webhooks/{id}", write},
+	{http.MethodGet, "/v1/customer-portal/webhooks/{id}", read},
+	{http.MethodHead, "/v1/customer-portal/webhooks/{id}", read},
+	{http.MethodPatch, "/v1/customer-portal/webhooks/{id}", write},
+	{http.MethodGet, "/v1/customer-portal/webhooks/{id}/deliveries", read},
+	{http.MethodHead, "/v1/customer-portal/webhooks/{id}/deliveries", read},
+	{http.MethodPost, "/v1/customer-portal/webhooks/{id}/deliveries/{deliveryId}/retry", write},
+	{http.MethodPost, "/v1/customer-portal/webhooks/{id}/rotate-secret", write},
 	// HEAD is served wherever GET is.
 	{http.MethodHead, "/v1/customer-portal/config", read},
 	{http.MethodHead, "/v1/customer-portal/features", read},
