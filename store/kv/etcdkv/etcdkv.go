@@ -134,6 +134,10 @@ func New(cli *clientv3.Client, cfg Config) *DB {
 	return &DB{cli: cli, cfg: cfg, prefix: prefix, ctx: ctx, cancel: cancel}
 }
 
+// MaxWrites is how many writes one transaction carries at most: the
+// cluster's max-txn-ops (kv.Limited).
+func (db *DB) MaxWrites() int { return db.cfg.MaxTxnOps }
+
 // Close ends requests under way and, when Open made the client, closes it.
 func (db *DB) Close() error {
 	db.cancel()
