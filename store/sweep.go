@@ -87,7 +87,7 @@ func (db *DB) Sweep(ctx context.Context) (SweepResult, error) {
 			if err != nil {
 				return err
 			}
-			r.ResetTokens, err = deleteWhere(tx.Bucket(bResetTokens), func(v []byte) (bool, error) {
+			r.ResetTokens, err = deleteWhere(tx.Bucket(bResetTokens), batch, func(v []byte) (bool, error) {
 				return resetTokenDead(v, now), nil
 			})
 			return err
@@ -98,7 +98,7 @@ func (db *DB) Sweep(ctx context.Context) (SweepResult, error) {
 		total.Sessions += r.Sessions
 		total.Invitations += r.Invitations
 		total.ResetTokens += r.ResetTokens
-		if r.Sessions+r.Invitations < batch {
+		if r.Sessions+r.Invitations < batch && r.ResetTokens < batch {
 			return total, nil
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -97,6 +98,9 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		Username:    cfg.Username,
 		Password:    cfg.Password,
 		Context:     ctx,
+		// The client's own log (retries it makes and recovers from) is
+		// not the service's: errors reach the store as kv errors.
+		Logger: zap.NewNop(),
 		// A request may carry a whole commit plus gRPC's framing.
 		MaxCallSendMsgSize: cfg.MaxRequestBytes + 1<<20,
 	}
