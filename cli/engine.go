@@ -54,7 +54,7 @@ func boltPath(s string) (string, error) {
 	if p, ok := strings.CutPrefix(s, "bolt://"); ok {
 		s = p
 	} else if strings.Contains(s, "://") {
-		return "", fmt.Errorf("store %q: want a file, bolt:///path or etcd://host:port,...", redactURL(s))
+		return "", fmt.Errorf("store %q: want a file, bolt:///path or etcd://host:port[,host:port]", redactURL(s))
 	}
 	if s == "" {
 		return "", errors.New("store: the file name is empty")

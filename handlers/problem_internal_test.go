@@ -120,3 +120,14 @@ func TestWriteError_StorageUnavailable(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteError_TooLargeForStore: a write bigger than the store's
+// transactions take (etcd's max-txn-ops) is 413, not a 500.
+func TestWriteError_TooLargeForStore(t *testing.T) {
+	rec := httptest.NewRecorder()
+	writeError(rec, httptest.NewRequest(http.MethodPost, "/v1/customer-portal/sync", nil), slog.New(slog.DiscardHandler),
+		fmt.Errorf("sync: %w", kv.ErrTooLarge))
+	if rec.Code != http.StatusRequestEntityTooLarge || !strings.Contains(rec.Body.String(), "too-large-for-store") {
+		t.Errorf("got %d %s, want 413 too-large-for-store", rec.Code, rec.Body.String())
+	}
+}
