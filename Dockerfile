@@ -15,6 +15,9 @@ FROM golang:1.25 AS build
 # toolchain of its own). --build-arg GOTOOLCHAIN=local builds with the
 # image's own Go instead.
 ARG GOTOOLCHAIN=go1.27.3
+# --build-arg TAGS=etcd compiles in the etcd store (docs/operations.md,
+# "Running on an etcd cluster").
+ARG TAGS=
 ENV GOTOOLCHAIN=${GOTOOLCHAIN} CGO_ENABLED=0
 WORKDIR /src
 COPY go.mod go.sum ./
@@ -24,7 +27,7 @@ COPY . .
 # .git is in the build context, the VCS revision are embedded for
 # `portal version` and the portal_build_info metric.
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-    go build -trimpath -ldflags='-s -w' -o /out/portal . \
+    go build -trimpath -tags "${TAGS}" -ldflags='-s -w' -o /out/portal . \
  && mkdir -p /out/data
 
 # ---- run: no shell, no package manager, not root --------------------------

@@ -9,8 +9,8 @@ import (
 	"github.com/salesos/portal/store"
 )
 
-func cmdCheck(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet(args[0], "[--db FILE]",
+func cmdCheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet(args[0], "[--db FILE | --store URL]",
 		"Checks a database file without changing it: bbolt's own check of pages and freelist,\n"+
 			"then the service's invariants. Every index entry (user_emails, user_invitation,\n"+
 			"invitation_tokens, invitation_expiry, session_tokens, user_sessions, session_expiry,\n"+
@@ -21,8 +21,10 @@ func cmdCheck(_ context.Context, args []string, getenv func(string) string, stdo
 			"recount of its organization. A file of an older schema is checked by its own rules.\n"+
 			"Prints a report and exits non-zero on any breach.\n\n"+
 			"The file is opened read-only and must not be held by a running server: to check a\n"+
-			"live database, take a backup (portal backup --url ...) and check that.", stderr)
+			"live database, take a backup (portal backup --url ...) and check that. An etcd store\n"+
+			"(--store etcd://...) is checked in one read transaction while servers run.", stderr)
 	dbPath := fs.envString("db", "PORTAL_DB", "portal.db", "database file to check")
+	storeURL := fs.envString("store", "PORTAL_STORE", "", "the database as a URL instead of --db: bolt:///path or etcd://host:port,... (see serve --help)")
 	pos, err := fs.parse(args, getenv)
 	if err != nil {
 		return err
@@ -30,7 +32,23 @@ func cmdCheck(_ context.Context, args []string, getenv func(string) string, stdo
 	if len(pos) > 0 {
 		return fmt.Errorf("check: unexpected argument %q", pos[0])
 	}
-	r, err := store.Check(*dbPath)
+	var r store.Report
+	switch path, perr := boltPath(*storeURL); {
+	case *storeURL == "":
+		r, err = store.Check(*dbPath)
+	case isEtcdURL(*storeURL):
+		e, name, oerr := openBare(ctx, *storeURL, true)
+		if oerr != nil {
+			return fmt.Errorf("check: %w", oerr)
+		}
+		r, err = store.CheckKV(e, name)
+		_ = e.Close()
+	case perr != nil:
+		return fmt.Errorf("check: %w", perr)
+	default:
+		*dbPath = path
+		r, err = store.Check(path)
+	}
 	if errors.Is(err, store.ErrLocked) {
 		return fmt.Errorf("%w; a running server holds it: check a backup instead (portal backup --url ... --out F, then portal check --db F)", err)
 	}

@@ -82,6 +82,7 @@ func commands() map[string]command {
 		"check":           {"check a database file: bbolt's own check, indexes and counters", cmdCheck},
 		"backup":          {"write a consistent backup, from a running server or from the file", cmdBackup},
 		"restore":         {"replace a database file with a checked backup", cmdRestore},
+		"migrate":         {"copy an installation between stores: a bbolt file, an etcd cluster", cmdMigrate},
 		"import-contacts": {"import contacts from a CSV or JSON file into an organization", cmdImportContacts},
 		"demo":            {"create a demo organization with users, invitations and sessions", cmdDemo},
 		"version":         {"print the version, Go version and VCS revision", cmdVersion},

@@ -19,8 +19,11 @@ import (
 // config is the service's settings: flags beat PORTAL_* environment
 // variables beat defaults.
 type config struct {
-	Addr            string
-	DBPath          string
+	Addr   string
+	DBPath string
+	// Store, when set, names the database instead of DBPath: a bbolt file
+	// (bolt:///path) or an etcd cluster (etcd://host:port,...).
+	Store           string
 	PublicURL       string
 	SMTPURL         string
 	MailFrom        string
@@ -91,6 +94,7 @@ func settings(c *config, r *rawSettings) []setting {
 	return []setting{
 		{"addr", "PORTAL_ADDR", ":8080", "address to listen on", &c.Addr},
 		{"db", "PORTAL_DB", "portal.db", "bbolt database file", &c.DBPath},
+		{"store", "PORTAL_STORE", "", "the database as a URL, instead of --db: bolt:///path/portal.db, or etcd://host1:2379,host2:2379[/prefix][?ca=&cert=&key=] (etcds:// for TLS, user:password@ for etcd auth) to share an etcd cluster among several portal processes (a binary built with -tags etcd)", &c.Store},
 		{"public-url", "PORTAL_PUBLIC_URL", "", "public base URL used in emailed links (default http://localhost<addr>)", &c.PublicURL},
 		{"smtp-url", "PORTAL_SMTP_URL", "", "SMTP server for outgoing mail, smtp://user:pass@host:587 or smtps://...; empty writes mail to the log", &c.SMTPURL},
 		{"mail-from", "PORTAL_MAIL_FROM", "portal@localhost", "sender address of outgoing mail", &c.MailFrom},
@@ -135,7 +139,7 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 		"number":    {"max-connections", "max-connections-per-client", "smtp-connections", "max-imports"},
 		"size":      {"memory-limit", "document-quota-bytes", "document-max-bytes", "attachment-max-bytes"},
 		"host:port": {"addr", "metrics-addr"},
-		"URL":       {"public-url", "smtp-url"},
+		"URL":       {"public-url", "smtp-url", "store"},
 		"file":      {"db", "jwks-file"},
 		"list":      {"cors-origins", "trusted-proxies", "webhook-allow-nets", "webhook-http-hosts"},
 		"boolean":   {"webhook-allow-private"},
@@ -297,8 +301,13 @@ func maxConnections(raw string, nofile uint64) (int, error) {
 
 func (c *config) check() error {
 	var errs []error
-	if c.DBPath == "" {
+	if c.DBPath == "" && c.Store == "" {
 		errs = append(errs, errors.New("db: must not be empty"))
+	}
+	if c.Store != "" && !isEtcdURL(c.Store) {
+		if _, err := boltPath(c.Store); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
 		errs = append(errs, errors.New("jwt-secret: must be at least 32 bytes"))
@@ -325,6 +334,14 @@ func (c *config) check() error {
 		errs = append(errs, errors.New("jwt-tenant-claim: must not be empty"))
 	}
 	return errors.Join(errs...)
+}
+
+// storeURL is the database the service runs on: --store, else --db.
+func (c config) storeURL() string {
+	if c.Store != "" {
+		return c.Store
+	}
+	return c.DBPath
 }
 
 // publicURL is where emailed links point.

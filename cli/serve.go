@@ -72,10 +72,11 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		prev := debug.SetMemoryLimit(cfg.MemoryLimit)
 		defer debug.SetMemoryLimit(prev)
 	}
-	db, err := store.Open(cfg.DBPath, time.Now, store.Options{PublicURL: cfg.publicURL()})
+	eng, err := openEngine(ctx, cfg.storeURL(), time.Now, store.Options{PublicURL: cfg.publicURL()})
 	if err != nil {
 		return err
 	}
+	db := eng.db
 	defer func() { err = errors.Join(err, db.Close()) }() // runs after Shutdown has drained requests
 	secret, err := staffSecret(cfg, db)
 	if err != nil {
@@ -107,6 +108,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		transport = smtp
 	}
 	sender := mail.NewSender(db, transport, log, time.Now)
+	// standby is true while another process leads the background work (an
+	// etcd store shared by several processes).
+	var standby atomic.Bool
 	sender.Connections = cfg.SMTPConnections
 	// Webhooks have their own queue and workers: a slow endpoint never
 	// delays mail, nor mail an endpoint.
@@ -134,10 +138,12 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		Operator: operator, MaxConcurrentImports: cfg.MaxImports,
 		DocumentQuota: cfg.DocumentQuota, MaxDocumentSize: cfg.DocumentMaxSize, MaxAttachmentSize: cfg.AttachmentMaxSize,
 		Ready: func() error {
-			if !sender.Running() {
+			// A process that waits while another leads the background work
+			// is ready: the one that leads sends.
+			if !sender.Running() && !standby.Load() {
 				return errors.New("mail sender not running")
 			}
-			if !hooks.Running() {
+			if !hooks.Running() && !standby.Load() {
 				return errors.New("webhook sender not running")
 			}
 			return nil
@@ -207,25 +213,53 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if len(listeners) > 1 {
 		metricsAddr = listeners[1].Addr().String()
 	}
-	log.Info("serving", "addr", ln.Addr().String(), "db", cfg.DBPath, "publicUrl", redactURL(cfg.publicURL()),
+	log.Info("serving", "addr", ln.Addr().String(), "db", eng.name, "publicUrl", redactURL(cfg.publicURL()),
 		"metricsAddr", metricsAddr, "trustedProxies", len(cfg.TrustedProxies), "maxConnections", cfg.MaxConnections, "maxConnectionsPerClient", cfg.MaxConnectionsPerClient,
 		"memoryLimit", memoryLimitOf(debug.SetMemoryLimit(-1)))
 	// The sender and the sweeper stop only after the server has drained, so
 	// that mail queued by the last requests is still attempted.
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var bg sync.WaitGroup
+	// One process runs them among those that share the store: the one that
+	// holds the lead, which hears of mail queued by the others through the
+	// store (on one bbolt file, this process, at once).
 	bg.Go(func() {
-		if err := sender.Run(bgCtx); err != nil {
-			log.Error("mail sender stopped", "err", err)
-		}
-	})
-	bg.Go(func() {
-		if err := hooks.Run(bgCtx); err != nil {
-			log.Error("webhook sender stopped", "err", err)
-		}
-	})
-	bg.Go(func() {
-		db.RunSweeper(bgCtx, sweepInterval, func(err error) { log.Error("sweep failed", "err", err) })
+		eng.lead(bgCtx, "background", func(wait bool) {
+			if standby.Swap(wait) != wait {
+				log.Info("background work", "lead", !wait)
+			}
+		}, func(ctx context.Context) {
+			var work sync.WaitGroup
+			if eng.changes != nil {
+				mail, deliveries := eng.changes(ctx, "outbox"), eng.changes(ctx, "webhook_due")
+				work.Go(func() {
+					for {
+						select {
+						case <-ctx.Done():
+							return
+						case <-mail:
+							sender.Wake()
+						case <-deliveries:
+							hooks.Wake()
+						}
+					}
+				})
+			}
+			work.Go(func() {
+				if err := sender.Run(ctx); err != nil {
+					log.Error("mail sender stopped", "err", err)
+				}
+			})
+			work.Go(func() {
+				if err := hooks.Run(ctx); err != nil {
+					log.Error("webhook sender stopped", "err", err)
+				}
+			})
+			work.Go(func() {
+				db.RunSweeper(ctx, sweepInterval, func(err error) { log.Error("sweep failed", "err", err) })
+			})
+			work.Wait()
+		})
 	})
 	defer func() {
 		stopBackground()

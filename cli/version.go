@@ -56,7 +56,11 @@ func cmdVersion(_ context.Context, args []string, getenv func(string) string, st
 	if rev == "" {
 		rev = "(not recorded; build with -buildvcs=true from a git checkout)"
 	}
-	fmt.Fprintf(stdout, "portal %s\nmodule   %s\ngo       %s\nrevision %s\nplatform %s/%s\n",
-		b.Version, path, b.GoVersion, rev, runtime.GOOS, runtime.GOARCH)
+	engines := "bbolt (etcd: build with -tags etcd)"
+	if etcdBuilt {
+		engines = "bbolt, etcd"
+	}
+	fmt.Fprintf(stdout, "portal %s\nmodule   %s\ngo       %s\nrevision %s\nplatform %s/%s\nstores   %s\n",
+		b.Version, path, b.GoVersion, rev, runtime.GOOS, runtime.GOARCH, engines)
 	return nil
 }

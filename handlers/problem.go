@@ -13,6 +13,7 @@ import (
 	"github.com/salesos/portal/account"
 	"github.com/salesos/portal/data"
 	"github.com/salesos/portal/store"
+	"github.com/salesos/portal/store/kv"
 )
 
 // StatusClientClosedRequest is the status the access log and the metrics
@@ -169,6 +170,18 @@ func problemFor(err error) problem {
 			"The server's disk is full: nothing of this request was stored. Retry after the time in Retry-After.")
 	case errors.As(err, &be):
 		return newProblem(http.StatusServiceUnavailable, "busy", "Service busy", "The service is at capacity; retry after the time in Retry-After.")
+	case errors.Is(err, kv.ErrTooLarge):
+		// Only a store with bounded transactions (etcd) says so, of a
+		// request that must be written at once (a sync batch).
+		return newProblem(http.StatusRequestEntityTooLarge, "too-large-for-store", "Too large for one transaction",
+			"The request writes more records than the database takes in one transaction; nothing was stored. Send fewer records at once.")
+	case errors.Is(err, kv.ErrUnavailable), errors.Is(err, kv.ErrConflict):
+		// The database cluster is out of reach or electing a leader, or
+		// writers kept colliding: nothing was stored unless the answer was
+		// lost on its way back, which a retry of an idempotent request
+		// absorbs.
+		return newProblem(http.StatusServiceUnavailable, "storage-unavailable", "Storage unavailable",
+			"The database is unavailable for a moment; retry after the time in Retry-After.")
 	case errors.Is(err, data.ErrNotFound):
 		return newProblem(http.StatusNotFound, "not-found", "Not found", "The resource does not exist.")
 	case errors.Is(err, data.ErrConflict):

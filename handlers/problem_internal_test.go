@@ -15,6 +15,7 @@ import (
 
 	"github.com/salesos/portal/data"
 	"github.com/salesos/portal/store"
+	"github.com/salesos/portal/store/kv"
 )
 
 // TestWriteError_ClientGone checks that work stopped because the client went
@@ -93,5 +94,40 @@ func TestProblemFor_Files(t *testing.T) {
 		if got := rec.Header().Get("Retry-After") != ""; got != tt.retryAfter {
 			t.Errorf("%v: got Retry-After %q, want one: %t", tt.err, rec.Header().Get("Retry-After"), tt.retryAfter)
 		}
+	}
+}
+
+// TestWriteError_StorageUnavailable: an engine out of reach (an etcd
+// cluster electing a leader) or writers that kept colliding is a 503 with
+// Retry-After, never a 500, and logs no ERROR.
+func TestWriteError_StorageUnavailable(t *testing.T) {
+	for _, err := range []error{
+		fmt.Errorf("create invitation: %w", kv.ErrUnavailable),
+		fmt.Errorf("update config: %w", kv.ErrConflict),
+	} {
+		var logBuf bytes.Buffer
+		log := slog.New(slog.NewTextHandler(&logBuf, nil))
+		rec := httptest.NewRecorder()
+		writeError(rec, httptest.NewRequest(http.MethodPost, "/v1/customer-portal/invitations", nil), log, err)
+		if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+			t.Errorf("%v: got %d with Retry-After %q, want 503 with one", err, rec.Code, rec.Header().Get("Retry-After"))
+		}
+		if !strings.Contains(rec.Body.String(), "storage-unavailable") {
+			t.Errorf("%v: got body %s, want the storage-unavailable problem", err, rec.Body.String())
+		}
+		if strings.Contains(logBuf.String(), "level=ERROR") {
+			t.Errorf("%v: logged an ERROR:\n%s", err, logBuf.String())
+		}
+	}
+}
+
+// TestWriteError_TooLargeForStore: a write bigger than the store's
+// transactions take (etcd's max-txn-ops) is 413, not a 500.
+func TestWriteError_TooLargeForStore(t *testing.T) {
+	rec := httptest.NewRecorder()
+	writeError(rec, httptest.NewRequest(http.MethodPost, "/v1/customer-portal/sync", nil), slog.New(slog.DiscardHandler),
+		fmt.Errorf("sync: %w", kv.ErrTooLarge))
+	if rec.Code != http.StatusRequestEntityTooLarge || !strings.Contains(rec.Body.String(), "too-large-for-store") {
+		t.Errorf("got %d %s, want 413 too-large-for-store", rec.Code, rec.Body.String())
 	}
 }

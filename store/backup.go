@@ -22,9 +22,13 @@ var ErrLocked = errors.New("database is locked by another process")
 // the snapshot's length before its first byte is written (for a
 // Content-Length). A long backup keeps the pages it reads from being
 // reused, so the file may grow while it runs. The snapshot is the bbolt
-// file itself: bbolt-only, and on another engine it fails with ErrNoFile
-// before writing anything.
+// file itself; on another engine (etcd) it is a bbolt file of the same
+// format written from one read transaction (a logical, consistent export),
+// so restore and check read both.
 func (db *DB) Backup(ctx context.Context, w io.Writer, size func(int64)) (int64, error) {
+	if db.bolt == nil {
+		return db.backupExport(ctx, w, size)
+	}
 	var n int64
 	err := db.read(ctx, func(tx kv.Tx) error {
 		n = 0

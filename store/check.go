@@ -156,8 +156,18 @@ func Check(path string) (Report, error) {
 		return r, fmt.Errorf("check %s: %w", path, err)
 	}
 	defer b.Close()
-	err = boltkv.Wrap(b).View(func(tx kv.Tx) error {
-		r = Report{Path: path, Records: map[string]int{}} // afresh on every run
+	return checkKV(boltkv.Wrap(b), path)
+}
+
+// CheckKV is Check of a database on an engine without a file (etcd): the
+// same invariants, read from one read transaction; name is where it is, for
+// the report.
+func CheckKV(e kv.DB, name string) (Report, error) { return checkKV(e, name) }
+
+func checkKV(e kv.DB, name string) (Report, error) {
+	var r Report
+	err := e.View(func(tx kv.Tx) error {
+		r = Report{Path: name, Records: map[string]int{}} // afresh on every run
 		c := &checker{tx: tx, r: &r}
 		c.file()
 		if !r.Corrupt() {

@@ -204,92 +204,145 @@ func (db *DB) DeleteContact(ctx context.Context, tenant data.TenantID, actor, id
 // including every row without an email, creates a contact. Invalid rows,
 // emails repeated within rows and more than data.MaxImportRows rows are
 // reported together as a *data.ValidationError naming rows[i].<field>.
+//
+// On an engine that bounds a transaction's writes (etcd), an import of more
+// rows than one transaction carries is checked in full in one read
+// transaction first (so invalid rows still write nothing) and then written
+// in consecutive transactions; a failure of the engine part way leaves the
+// earlier ones written, and importing the same file again converges, since
+// rows match contacts by email.
 func (db *DB) ImportContacts(ctx context.Context, tenant data.TenantID, actor string, rows []data.Contact) (created, updated int, err error) {
 	if err := data.ValidateImport(rows); err != nil {
 		return 0, 0, err
 	}
-	err = db.write(ctx, func(tx kv.Tx) error {
-		created, updated = 0, 0
-		b, err := org(tx, tenant)
+	// A row writes its contact and an email index entry, and may drop an
+	// old entry.
+	per := db.perTx(len(rows), 4)
+	if per >= len(rows) {
+		err = db.write(ctx, func(tx kv.Tx) error {
+			created, updated = 0, 0
+			var err error
+			created, updated, err = db.importRows(tx, tenant, actor, rows, true, true, 0, 0)
+			return err
+		})
 		if err != nil {
-			return err
+			return 0, 0, err
 		}
-		contacts, emails := b.Bucket(bContacts), b.Bucket(bContactEmails)
-		// Plan every row before the first write, so that a failure leaves
-		// nothing behind and a re-run of this function starts clean.
-		type change struct {
-			old  data.Contact // zero for a new contact
-			next data.Contact
-		}
-		plan := make([]change, len(rows))
-		var errs data.ImportErrors
-		now := db.Now()
-		for i, row := range rows {
-			if row.Email != "" {
-				if id := emails.Get(emailKey(row.Email)); id != nil {
-					cur, err := contactIn(b, string(id))
-					if err != nil {
-						return fmt.Errorf("import row %d: index names missing contact %s: %w", i, id, err)
-					}
-					next := mergeImported(cur, row)
-					next.UpdatedAt = now
-					if err := next.Validate(); err != nil {
-						errs.AddErr(i, err)
-					}
-					plan[i] = change{old: cur, next: next}
-					updated++
-					continue
-				}
-			}
-			n := row
-			n.ID, n.CreatedAt, n.UpdatedAt = "", now, now
-			plan[i] = change{next: n}
-			created++
-		}
-		if err := errs.Err(); err != nil {
-			return err
-		}
-		// IDs are made in row order, so new contacts append to the end of
-		// the contacts bucket; the index keys are written sorted. Both keep
-		// bbolt's in-memory nodes from shifting on every insert, which would
-		// make a large import quadratic.
-		type indexEntry struct{ key, id []byte }
-		var index []indexEntry
-		var drop [][]byte
-		for i := range plan {
-			c := &plan[i]
-			if c.old.ID == "" {
-				c.next.ID = db.ids.New(now)
-			}
-			if err := putJSON(contacts, bytesOf(c.next.ID), c.next); err != nil {
-				return err
-			}
-			oldKey, newKey := emailKey(c.old.Email), emailKey(c.next.Email)
-			if c.old.Email != "" && !bytes.Equal(oldKey, newKey) {
-				drop = append(drop, oldKey)
-			}
-			if c.next.Email != "" && (c.old.Email == "" || !bytes.Equal(oldKey, newKey)) {
-				index = append(index, indexEntry{newKey, bytesOf(c.next.ID)})
-			}
-		}
-		for _, k := range drop {
-			if err := emails.Delete(k); err != nil {
-				return err
-			}
-		}
-		sort.Slice(index, func(i, j int) bool { return bytes.Compare(index[i].key, index[j].key) < 0 })
-		for _, e := range index {
-			if err := emails.Put(e.key, e.id); err != nil {
-				return err
-			}
-		}
-		return db.audit(b, now, actor, "contacts.import", "contact", "",
-			fmt.Sprintf("created %d, updated %d", created, updated))
+		return created, updated, nil
+	}
+	err = db.read(ctx, func(tx kv.Tx) error {
+		_, _, err := db.importRows(tx, tenant, actor, rows, false, false, 0, 0)
+		return err
 	})
 	if err != nil {
 		return 0, 0, err
 	}
+	for start := 0; start < len(rows); start += per {
+		chunk := rows[start:min(start+per, len(rows))]
+		last := start+per >= len(rows)
+		var c, u int
+		err := db.write(ctx, func(tx kv.Tx) error {
+			var err error
+			c, u, err = db.importRows(tx, tenant, actor, chunk, true, last, created, updated)
+			return err
+		})
+		if err != nil {
+			return created, updated, err
+		}
+		created, updated = created+c, updated+u
+	}
 	return created, updated, nil
+}
+
+// importRows plans rows in tx (errors of every row together) and, when
+// write is set, writes them; when audit is set it records the import in
+// the audit trail with the counts of earlier transactions (doneC, doneU)
+// added. It returns how many contacts it created and updated.
+func (db *DB) importRows(tx kv.Tx, tenant data.TenantID, actor string, rows []data.Contact, write, audit bool, doneC, doneU int) (created, updated int, err error) {
+	b, err := org(tx, tenant)
+	if err != nil {
+		return 0, 0, err
+	}
+	if b == nil { // a read of an organization with no records yet
+		return len(rows), 0, nil
+	}
+	contacts, emails := b.Bucket(bContacts), b.Bucket(bContactEmails)
+	// Plan every row before the first write, so that a failure leaves
+	// nothing behind and a re-run of this function starts clean.
+	type change struct {
+		old  data.Contact // zero for a new contact
+		next data.Contact
+	}
+	plan := make([]change, len(rows))
+	var errs data.ImportErrors
+	now := db.Now()
+	for i, row := range rows {
+		if row.Email != "" {
+			if id := emails.Get(emailKey(row.Email)); id != nil {
+				cur, err := contactIn(b, string(id))
+				if err != nil {
+					return 0, 0, fmt.Errorf("import row %d: index names missing contact %s: %w", i, id, err)
+				}
+				next := mergeImported(cur, row)
+				next.UpdatedAt = now
+				if err := next.Validate(); err != nil {
+					errs.AddErr(i, err)
+				}
+				plan[i] = change{old: cur, next: next}
+				updated++
+				continue
+			}
+		}
+		n := row
+		n.ID, n.CreatedAt, n.UpdatedAt = "", now, now
+		plan[i] = change{next: n}
+		created++
+	}
+	if err := errs.Err(); err != nil {
+		return 0, 0, err
+	}
+	if !write {
+		return created, updated, nil
+	}
+	// IDs are made in row order, so new contacts append to the end of
+	// the contacts bucket; the index keys are written sorted. Both keep
+	// bbolt's in-memory nodes from shifting on every insert, which would
+	// make a large import quadratic.
+	type indexEntry struct{ key, id []byte }
+	var index []indexEntry
+	var drop [][]byte
+	for i := range plan {
+		c := &plan[i]
+		if c.old.ID == "" {
+			c.next.ID = db.ids.New(now)
+		}
+		if err := putJSON(contacts, bytesOf(c.next.ID), c.next); err != nil {
+			return 0, 0, err
+		}
+		oldKey, newKey := emailKey(c.old.Email), emailKey(c.next.Email)
+		if c.old.Email != "" && !bytes.Equal(oldKey, newKey) {
+			drop = append(drop, oldKey)
+		}
+		if c.next.Email != "" && (c.old.Email == "" || !bytes.Equal(oldKey, newKey)) {
+			index = append(index, indexEntry{newKey, bytesOf(c.next.ID)})
+		}
+	}
+	for _, k := range drop {
+		if err := emails.Delete(k); err != nil {
+			return 0, 0, err
+		}
+	}
+	sort.Slice(index, func(i, j int) bool { return bytes.Compare(index[i].key, index[j].key) < 0 })
+	for _, e := range index {
+		if err := emails.Put(e.key, e.id); err != nil {
+			return 0, 0, err
+		}
+	}
+	if !audit {
+		return created, updated, nil
+	}
+	return created, updated, db.audit(b, now, actor, "contacts.import", "contact", "",
+		fmt.Sprintf("created %d, updated %d", doneC+created, doneU+updated))
 }
 
 // mergeImported returns cur with the non-empty fields of row.

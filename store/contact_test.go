@@ -20,12 +20,7 @@ var contactClock = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 // openContactDB opens a fresh database in a temp dir with a fixed clock.
 func openContactDB(t *testing.T) *store.DB {
 	t.Helper()
-	db, err := store.Open(filepath.Join(t.TempDir(), "portal.db"), func() time.Time { return contactClock }, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	return db
+	return openTestDB(t, func() time.Time { return contactClock }, store.Options{})
 }
 
 const contactOrgA, contactOrgB data.TenantID = "org-a", "org-b"

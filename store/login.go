@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -305,7 +306,7 @@ func (db *DB) ResetPassword(ctx context.Context, token, passwordHash, keepSessio
 // dropResetTokens kills every reset token of a user. Reset tokens live an
 // hour and the sweeper removes dead ones, so the bucket stays small.
 func dropResetTokens(tx kv.Tx, tenant data.TenantID, userID string) error {
-	_, err := deleteWhere(tx.Bucket(bResetTokens), func(v []byte) (bool, error) {
+	_, err := deleteWhere(tx.Bucket(bResetTokens), 0, func(v []byte) (bool, error) {
 		var rt resetToken
 		if err := jsonDecode(v, &rt); err != nil {
 			return false, err
@@ -336,16 +337,26 @@ func userResetTokens(tx kv.Tx, tenant data.TenantID, userID string) ([][]byte, t
 	return keys, newest, err
 }
 
-// deleteWhere deletes the records of b that dead picks, and counts them.
-func deleteWhere(b kv.Bucket, dead func(v []byte) (bool, error)) (int, error) {
+// errEnough stops a walk that has found what it needs.
+var errEnough = errors.New("enough")
+
+// deleteWhere deletes the records of b that dead picks, at most limit of
+// them when limit > 0, and counts them.
+func deleteWhere(b kv.Bucket, limit int, dead func(v []byte) (bool, error)) (int, error) {
 	var keys [][]byte
 	err := b.ForEach(func(k, v []byte) error {
+		if limit > 0 && len(keys) >= limit {
+			return errEnough
+		}
 		ok, err := dead(v)
 		if ok {
 			keys = append(keys, append([]byte(nil), k...)) // k is the map's: copy before deleting
 		}
 		return err
 	})
+	if errors.Is(err, errEnough) {
+		err = nil
+	}
 	if err != nil {
 		return 0, err
 	}

@@ -52,22 +52,16 @@ func indexDue(tx kv.Tx, m data.OutboxMessage) error {
 	return b.Put(dueKey(m), nil)
 }
 
-// unindexDue removes m from the due index, and its organization's bucket
-// with its last key.
+// unindexDue removes m from the due index. It reads and writes that one
+// key, so recording a delivery does not collide with messages queued
+// meanwhile on an engine with optimistic transactions; the organization's
+// bucket stays when it empties.
 func unindexDue(tx kv.Tx, m data.OutboxMessage) error {
-	due := tx.Bucket(bOutboxDue)
-	name := dueBucket(m.Tenant)
-	b := due.Bucket(name)
+	b := tx.Bucket(bOutboxDue).Bucket(dueBucket(m.Tenant))
 	if b == nil {
 		return nil
 	}
-	if err := b.Delete(dueKey(m)); err != nil {
-		return err
-	}
-	if k, _ := b.Cursor().First(); k == nil {
-		return due.DeleteBucket(name)
-	}
-	return nil
+	return b.Delete(dueKey(m))
 }
 
 // deleteOutbox removes a queued message by ID, with its index entry. A
@@ -256,17 +250,26 @@ type Attempt struct {
 // over. Callers record a delivery only after the server accepted it, so a
 // crash before the commit sends the batch again rather than losing it.
 func (db *DB) RecordAttempts(ctx context.Context, attempts []Attempt) error {
-	if len(attempts) == 0 {
-		return nil
-	}
-	return db.write(ctx, func(tx kv.Tx) error {
-		for _, a := range attempts {
-			if err := recordAttempt(tx, a); err != nil {
-				return err
+	// An attempt reads and writes its message, its due entry and its
+	// invitation: on an engine that bounds a transaction, the batch is
+	// recorded in several (each attempt once; a crash between them sends
+	// only the unrecorded ones again).
+	per := db.perTx(len(attempts), 8)
+	for start := 0; start < len(attempts); start += per {
+		chunk := attempts[start:min(start+per, len(attempts))]
+		err := db.write(ctx, func(tx kv.Tx) error {
+			for _, a := range chunk {
+				if err := recordAttempt(tx, a); err != nil {
+					return err
+				}
 			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // MessageSent removes a delivered message and records the delivery on its

@@ -44,7 +44,7 @@ func (db *DB) SeedUsers(ctx context.Context, tenant data.TenantID, n int) error 
 		if err := ctx.Err(); err != nil {
 			return err // bbolt cannot cancel a running transaction, so check between them
 		}
-		size := min(seedBatch, n-done)
+		size := min(db.perTx(seedBatch, 3), n-done) // a user, its email index and its account's index
 		if err := db.kv.Update(func(tx kv.Tx) error { return db.seedUsers(tx, tenant, size) }); err != nil {
 			return fmt.Errorf("seed users: %w", err)
 		}

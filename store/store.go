@@ -120,6 +120,18 @@ type DB struct {
 	// publicURL prefixes the links in emails (accept, reset).
 	publicURL string
 	disk      diskState
+	// maxWrites is how many keys one transaction may write (kv.Limited);
+	// 0 for no bound (bbolt).
+	maxWrites int
+}
+
+// perTx is how many records of about costs keys each one transaction
+// writes when the engine bounds its writes, else def.
+func (db *DB) perTx(def, cost int) int {
+	if db.maxWrites <= 0 {
+		return def
+	}
+	return max(1, min(def, db.maxWrites/cost))
 }
 
 // Options tune Open. The zero value is the production setting.

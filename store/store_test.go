@@ -24,6 +24,13 @@ func configNow() time.Time { return configT0 }
 // openConfigDB opens a fresh database in a temp dir, closed at cleanup.
 func openConfigDB(t *testing.T) *store.DB {
 	t.Helper()
+	return openTestDB(t, configNow, store.Options{})
+}
+
+// openBoltDB is openConfigDB on a bbolt file whatever engine the other
+// tests run on, for what only the file has.
+func openBoltDB(t *testing.T) *store.DB {
+	t.Helper()
 	db, err := store.Open(filepath.Join(t.TempDir(), "portal.db"), configNow, store.Options{})
 	if err != nil {
 		t.Fatalf("Open: got %v, want nil", err)
@@ -42,7 +49,7 @@ func TestOpen_CreatesSchema(t *testing.T) {
 	if v != store.SchemaVersion {
 		t.Errorf("got schema %d, want %d", v, store.SchemaVersion)
 	}
-	if _, err := os.Stat(db.Path()); err != nil {
+	if _, err := os.Stat(openBoltDB(t).Path()); err != nil {
 		t.Errorf("got %v for the database file, want it to exist", err)
 	}
 }
@@ -163,7 +170,7 @@ func TestBoltOptions(t *testing.T) {
 
 func TestOpen_LockedFileTimesOut(t *testing.T) {
 	t.Parallel()
-	db := openConfigDB(t)
+	db := openBoltDB(t) // a feature of the bbolt file
 	// bbolt's flock belongs to the open file, so a second Open in the same
 	// process waits like a second process would, then gives up.
 	second, err := store.Open(db.Path(), configNow, store.Options{})
@@ -226,7 +233,7 @@ func TestDB_Secret(t *testing.T) {
 
 func TestPeekSecret(t *testing.T) {
 	t.Parallel()
-	db := openConfigDB(t)
+	db := openBoltDB(t) // a feature of the bbolt file
 	want, err := db.Secret("jwt_hs256", 32)
 	if err != nil {
 		t.Fatal(err)
@@ -259,7 +266,7 @@ func TestPeekSecret_Missing(t *testing.T) {
 
 func TestDB_WriteTo(t *testing.T) {
 	t.Parallel()
-	db := openConfigDB(t)
+	db := openBoltDB(t) // a feature of the bbolt file
 	want, err := db.Secret("jwt_hs256", 32)
 	if err != nil {
 		t.Fatal(err)

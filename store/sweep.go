@@ -34,6 +34,9 @@ func (db *DB) Sweep(ctx context.Context) (SweepResult, error) {
 	if err != nil {
 		return total, err
 	}
+	// Ending a session or an invitation writes up to a dozen keys (record,
+	// indexes, counters, a dropped email).
+	batch := db.perTx(sweepBatch, 16)
 	for {
 		// Most sweeps find nothing: they look in a read transaction first,
 		// so an idle server makes no commit (and no fsync) every interval.
@@ -45,7 +48,7 @@ func (db *DB) Sweep(ctx context.Context) (SweepResult, error) {
 			r = SweepResult{}
 			now := db.Now()
 			limit := timeKey(now, "\xff")
-			budget := sweepBatch
+			budget := batch
 			orgs := tx.Bucket(bOrgs)
 			err := orgs.ForEachBucket(func(name []byte) error {
 				b := orgs.Bucket(name)
@@ -84,7 +87,7 @@ func (db *DB) Sweep(ctx context.Context) (SweepResult, error) {
 			if err != nil {
 				return err
 			}
-			r.ResetTokens, err = deleteWhere(tx.Bucket(bResetTokens), func(v []byte) (bool, error) {
+			r.ResetTokens, err = deleteWhere(tx.Bucket(bResetTokens), batch, func(v []byte) (bool, error) {
 				return resetTokenDead(v, now), nil
 			})
 			return err
@@ -95,7 +98,7 @@ func (db *DB) Sweep(ctx context.Context) (SweepResult, error) {
 		total.Sessions += r.Sessions
 		total.Invitations += r.Invitations
 		total.ResetTokens += r.ResetTokens
-		if r.Sessions+r.Invitations < sweepBatch {
+		if r.Sessions+r.Invitations < batch && r.ResetTokens < batch {
 			return total, nil
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/url"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -37,12 +36,7 @@ func (c *stClock) Advance(d time.Duration) {
 func openStoreDB(t testing.TB) (*store.DB, *stClock) {
 	t.Helper()
 	clk := &stClock{t: storeT0}
-	db, err := store.Open(filepath.Join(t.TempDir(), "portal.db"), clk.Now, store.Options{})
-	if err != nil {
-		t.Fatalf("Open: got %v, want nil", err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	return db, clk
+	return openTestDB(t, clk.Now, store.Options{}), clk
 }
 
 const (

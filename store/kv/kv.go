@@ -122,7 +122,8 @@ var (
 	ErrUnavailable = errors.New("kv: storage unavailable")
 	// ErrTooLarge means a transaction is bigger than the engine takes in
 	// one commit (etcd: more operations or compares than its max-txn-ops).
-	// Transactions are never split, so such a write must be made smaller.
+	// Transactions are never split, so such a write must be made smaller
+	// (see Limited).
 	ErrTooLarge = errors.New("kv: transaction too large")
 
 	// ErrTxNotWritable is a write in a read-only transaction.
@@ -137,3 +138,11 @@ var (
 	// operation on a bucket's name.
 	ErrIncompatibleValue = errors.New("kv: incompatible value")
 )
+
+// Limited is implemented by an engine whose transactions carry a bounded
+// number of writes (etcd: its --max-txn-ops). Work over many records is
+// then split into transactions of a size that fits.
+type Limited interface {
+	// MaxWrites is how many keys one transaction may write at most.
+	MaxWrites() int
+}

@@ -14,6 +14,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -97,6 +98,9 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		Username:    cfg.Username,
 		Password:    cfg.Password,
 		Context:     ctx,
+		// The client's own log (retries it makes and recovers from) is
+		// not the service's: errors reach the store as kv errors.
+		Logger: zap.NewNop(),
 		// A request may carry a whole commit plus gRPC's framing.
 		MaxCallSendMsgSize: cfg.MaxRequestBytes + 1<<20,
 	}
@@ -133,6 +137,10 @@ func New(cli *clientv3.Client, cfg Config) *DB {
 	prefix := append([]byte(cfg.Prefix), 0x00)
 	return &DB{cli: cli, cfg: cfg, prefix: prefix, ctx: ctx, cancel: cancel}
 }
+
+// MaxWrites is how many writes one transaction carries at most: the
+// cluster's max-txn-ops (kv.Limited).
+func (db *DB) MaxWrites() int { return db.cfg.MaxTxnOps }
 
 // Close ends requests under way and, when Open made the client, closes it.
 func (db *DB) Close() error {

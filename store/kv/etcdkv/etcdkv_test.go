@@ -323,7 +323,7 @@ func TestLeaderStop(t *testing.T) {
 	})
 	leader := -1
 	poll(t, 10*time.Second, "a leader", func() bool {
-		for i, e := range cluster.members {
+		for i, e := range cluster.Members {
 			if e.Server.Leader() == e.Server.MemberID() {
 				leader = i
 				return true
@@ -331,7 +331,7 @@ func TestLeaderStop(t *testing.T) {
 		}
 		return false
 	})
-	old := cluster.members[leader].Server.MemberID()
+	old := cluster.Members[leader].Server.MemberID()
 
 	var acked, unavailable atomic.Int64
 	stop := make(chan struct{})
@@ -363,9 +363,9 @@ func TestLeaderStop(t *testing.T) {
 	}()
 	poll(t, 10*time.Second, "increments before the stop", func() bool { return acked.Load() >= 5 })
 
-	cluster.members[leader].Close()
+	cluster.Members[leader].Close()
 	poll(t, 20*time.Second, "a new leader", func() bool {
-		for i, e := range cluster.members {
+		for i, e := range cluster.Members {
 			if i != leader && e.Server.Leader() != 0 && e.Server.Leader() != old {
 				return true
 			}
@@ -392,13 +392,13 @@ func TestLeaderStop(t *testing.T) {
 	t.Logf("acknowledged %d, unavailable %d", acked.Load(), unavailable.Load())
 
 	// Bring the member back for the tests that follow.
-	cfg := cluster.cfgs[leader]
+	cfg := cluster.Configs[leader]
 	cfg.ClusterState = embed.ClusterStateFlagExisting
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
 		t.Fatalf("restart member: %v", err)
 	}
-	cluster.members[leader] = e
+	cluster.Members[leader] = e
 	select {
 	case <-e.Server.ReadyNotify():
 	case <-time.After(20 * time.Second):

@@ -1,0 +1,93 @@
+//go:build etcd
+
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/salesos/portal/store"
+	"github.com/salesos/portal/store/kv/etcdkv"
+	"github.com/salesos/portal/store/kv/etcdkv/etcdtest"
+)
+
+// Built with -tags etcd, the store's tests that open their database with
+// openTestDB run on an installation of their own on the package's shared
+// three-member etcd cluster (etcdtest), so the store's behaviour is tested
+// on both engines.
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	etcdtest.Stop()
+	os.Exit(code)
+}
+
+// openTestDB opens a fresh installation on the shared cluster.
+func openTestDB(t testing.TB, now func() time.Time, opt store.Options) *store.DB {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	e, err := etcdkv.Open(ctx, etcdkv.Config{Endpoints: etcdtest.Shared(t).Endpoints(), Prefix: etcdtest.Prefix(t)})
+	if err != nil {
+		t.Fatalf("etcd: %v", err)
+	}
+	db, err := store.OpenKV(e, "etcd", now, opt)
+	if err != nil {
+		_ = e.Close()
+		t.Fatalf("OpenKV: got %v, want nil", err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+// TestMigrate_RoundTrip: an installation copied from a bbolt file into
+// etcd and back is the same tree, checks clean on etcd, and backs up from
+// etcd as a file that checks clean.
+func TestMigrate_RoundTrip(t *testing.T) {
+	src := openBoltDB(t)
+	fill(t, src)
+	ctx := t.Context()
+	e, err := etcdkv.Open(ctx, etcdkv.Config{Endpoints: etcdtest.Shared(t).Endpoints(), Prefix: etcdtest.Prefix(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.CopyTree(e, src.Engine()); err != nil {
+		t.Fatalf("CopyTree into etcd: %v", err)
+	}
+	onEtcd, err := store.OpenKV(e, "etcd", configNow, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer onEtcd.Close()
+	if r, err := store.CheckKV(e, "etcd"); err != nil || !r.OK() || r.Records["contacts"] != 300 {
+		t.Fatalf("check on etcd: got %v, %+v, %v", err, r.Breaches, r.Records)
+	}
+	back := filepath.Join(t.TempDir(), "back.db")
+	dst, err := store.OpenFile(back, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.CopyTree(dst, e); err != nil {
+		t.Fatalf("CopyTree out of etcd: %v", err)
+	}
+	if got, want := dump(t, dst), dump(t, src.Engine()); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("the round trip differs: %d entries, want %d", len(got), len(want))
+	}
+	_ = dst.Close()
+	var buf bytes.Buffer
+	if _, err := onEtcd.Backup(ctx, &buf, nil); err != nil {
+		t.Fatalf("Backup on etcd: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "backup.db")
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := store.Check(path); err != nil || !r.OK() || r.Records["users"] != 6 {
+		t.Errorf("check of the etcd backup: got %v, %+v, %v", err, r.Breaches, r.Records)
+	}
+}

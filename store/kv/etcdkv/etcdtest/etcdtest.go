@@ -1,0 +1,148 @@
+//go:build etcd
+
+// Package etcdtest runs the three-member etcd cluster on loopback that a
+// test package shares: started by the first test that asks for it, stopped
+// by the package's TestMain through Stop. Each test takes an installation
+// prefix of its own (Prefix), so tests share the cluster and not their
+// data.
+package etcdtest
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.etcd.io/etcd/server/v3/embed"
+)
+
+var (
+	once    sync.Once
+	shared  *Cluster
+	started error
+)
+
+// Cluster is three etcd members on loopback, on one temporary directory.
+type Cluster struct {
+	dir     string
+	Configs []*embed.Config
+	Members []*embed.Etcd
+}
+
+// Shared starts the package's cluster on first use and returns it.
+func Shared(t testing.TB) *Cluster {
+	t.Helper()
+	once.Do(func() { shared, started = start() })
+	if started != nil {
+		t.Fatalf("etcd cluster: %v", started)
+	}
+	return shared
+}
+
+// Stop stops the shared cluster if a test started it; TestMain calls it
+// after the tests.
+func Stop() {
+	if shared != nil {
+		shared.stop()
+	}
+}
+
+func freeURL() (url.URL, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return url.URL{}, err
+	}
+	defer l.Close()
+	return url.URL{Scheme: "http", Host: l.Addr().String()}, nil
+}
+
+func start() (*Cluster, error) {
+	dir, err := os.MkdirTemp("", "etcd-test-")
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{dir: dir}
+	var initial []string
+	for i := range 3 {
+		cfg := embed.NewConfig()
+		cfg.Name = fmt.Sprintf("m%d", i)
+		cfg.Dir = fmt.Sprintf("%s/%s", dir, cfg.Name)
+		peer, err := freeURL()
+		if err != nil {
+			return nil, err
+		}
+		client, err := freeURL()
+		if err != nil {
+			return nil, err
+		}
+		cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
+		cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
+		cfg.LogLevel = "error"
+		cfg.Logger = "zap"
+		cfg.LogOutputs = []string{dir + "/etcd.log"} // shutdown logs errors of closed listeners
+		cfg.UnsafeNoFsync = true                     // test data only
+		cfg.TickMs, cfg.ElectionMs = 50, 500
+		cfg.InitialClusterToken = "etcd-test"
+		initial = append(initial, cfg.Name+"="+peer.String())
+		c.Configs = append(c.Configs, cfg)
+	}
+	for _, cfg := range c.Configs {
+		cfg.InitialCluster = strings.Join(initial, ",")
+		cfg.ClusterState = embed.ClusterStateFlagNew
+		e, err := embed.StartEtcd(cfg)
+		if err != nil {
+			c.stop()
+			return nil, err
+		}
+		c.Members = append(c.Members, e)
+	}
+	for _, e := range c.Members {
+		select {
+		case <-e.Server.ReadyNotify():
+		case <-time.After(30 * time.Second):
+			c.stop()
+			return nil, fmt.Errorf("member %s not ready", e.Config().Name)
+		}
+	}
+	return c, nil
+}
+
+func (c *Cluster) stop() {
+	for _, e := range c.Members {
+		if e != nil {
+			e.Close()
+		}
+	}
+	_ = os.RemoveAll(c.dir)
+}
+
+// Endpoints are the members' client URLs.
+func (c *Cluster) Endpoints() []string {
+	var eps []string
+	for _, cfg := range c.Configs {
+		eps = append(eps, cfg.AdvertiseClientUrls[0].String())
+	}
+	return eps
+}
+
+var prefixes atomic.Int64
+
+// Prefix is a fresh installation prefix, unique in the run.
+func Prefix(t testing.TB) string {
+	return fmt.Sprintf("/test/%s-%d/", strings.ReplaceAll(t.Name(), "/", "_"), prefixes.Add(1))
+}
+
+// URL is a store URL (etcd://...) of a fresh installation on the shared
+// cluster.
+func URL(t testing.TB) string {
+	var hosts []string
+	for _, ep := range Shared(t).Endpoints() {
+		hosts = append(hosts, strings.TrimPrefix(ep, "http://"))
+	}
+	return "etcd://" + strings.Join(hosts, ",") + Prefix(t)
+}
