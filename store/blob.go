@@ -45,7 +45,7 @@ var (
 
 // lazyOrgBuckets are organization buckets created on first use rather than
 // with the organization; check looks at those present.
-var lazyOrgBuckets = [][]byte{bBlobs, bBlobChunks, bBlobLoose, bDocuments}
+var lazyOrgBuckets = [][]byte{bBlobs, bBlobChunks, bBlobLoose, bDocuments, bKBArticles, bKBSlugs}
 
 // Counters of the organization's blobs.
 const (

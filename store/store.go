@@ -38,6 +38,8 @@
 //	orgs/<org>/blobs/<id>            -> Blob, a file held by a record (blob.go)
 //	orgs/<org>/blob_chunks/<id><i>   -> chunk i of blob id, 256 KiB but the last
 //	orgs/<org>/blob_loose/<id>       -> time: chunks no record holds (yet or any more)
+//	orgs/<org>/kb_articles/<id>      -> data.Article (made on first use, see article.go)
+//	orgs/<org>/kb_slugs/<slug>       -> article id
 //
 // IDs are ULIDs, so key order is creation order and cursors walk it. Every
 // exported method is one transaction: a record, its indexes, its counters,
@@ -54,6 +56,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -62,6 +65,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/salesos/portal/data"
+	"github.com/salesos/portal/kb"
 	"github.com/salesos/portal/store/kv"
 	"github.com/salesos/portal/store/kv/boltkv"
 )
@@ -117,6 +121,12 @@ type DB struct {
 	// publicURL prefixes the links in emails (accept, reset).
 	publicURL string
 	disk      diskState
+	// kb is the full-text index of the published articles (article.go),
+	// render their Markdown renderer; kbMu orders the writes of articles
+	// with the index updates that follow them.
+	kb     *kb.Index
+	render *kb.Renderer
+	kbMu   sync.Mutex
 }
 
 // Options tune Open. The zero value is the production setting.
@@ -167,7 +177,8 @@ func Open(path string, now func() time.Time, opt Options) (*DB, error) {
 		ids = data.NewIDSource(nil)
 	}
 	e := boltkv.Wrap(b)
-	db := &DB{kv: e, bolt: e.Bolt(), commit: &committer{kv: e, group: boltGroup, fault: opt.CommitFault}, now: now, ids: ids, path: path, publicURL: strings.TrimRight(opt.PublicURL, "/")}
+	db := &DB{kv: e, bolt: e.Bolt(), commit: &committer{kv: e, group: boltGroup, fault: opt.CommitFault}, now: now, ids: ids, path: path, publicURL: strings.TrimRight(opt.PublicURL, "/"),
+		kb: kb.NewIndex(), render: kb.NewRenderer()}
 	if db.publicURL == "" {
 		db.publicURL = "http://localhost:8080"
 	}
@@ -180,8 +191,8 @@ func Open(path string, now func() time.Time, opt Options) (*DB, error) {
 	return db, nil
 }
 
-// Close closes the database.
-func (db *DB) Close() error { return db.kv.Close() }
+// Close closes the database and releases the article index.
+func (db *DB) Close() error { return errors.Join(db.kv.Close(), db.kb.Close()) }
 
 // Path is the database file's path.
 func (db *DB) Path() string { return db.path }
