@@ -65,7 +65,9 @@ func (a Article) Validate() error {
 	if p := ArticleSlugProblem(a.Slug); p != "" {
 		bad.Add("slug", p)
 	}
-	checkText(bad, "category", a.Category, MaxArticleCategory, false)
+	if p := ArticleCategoryProblem(a.Category); p != "" {
+		bad.Add("category", p)
+	}
 	switch {
 	case len(a.Body) > MaxArticleBody:
 		bad.Add("body", "must be at most "+strconv.Itoa(MaxArticleBody)+" bytes")
@@ -92,6 +94,11 @@ func ArticleSlugProblem(s string) string {
 	}
 	return ""
 }
+
+// ArticleCategoryProblem says what is wrong with an article category, or
+// "": it is one line of at most MaxArticleCategory characters, and may be
+// empty.
+func ArticleCategoryProblem(c string) string { return textRule(c, MaxArticleCategory, false) }
 
 // ValidArticleSlug reports whether s is a well-formed article slug.
 func ValidArticleSlug(s string) bool { return ArticleSlugProblem(s) == "" }

@@ -278,6 +278,7 @@ type contractFixtures struct {
 	contactID, userID, sessionID  string
 	invitationID, customerSession string
 	ticketID                      string // a ticket of customer
+	articleID                     string // a published article, slug getting-started
 	seq                           int
 	// configChanged is set when a request may have changed the
 	// configuration, so settle has something to undo.
@@ -294,7 +295,16 @@ func newContractFixtures(e *testEnv) *contractFixtures {
 	r := e.do(http.MethodPost, "/v1/portal/tickets", fx.customer, map[string]any{"subject": "Contract", "body": "A ticket to act on"})
 	wantStatus(e.t, r, http.StatusCreated)
 	fx.ticketID = r.json(e.t)["id"].(string)
+	fx.articleID = fx.newArticle("getting-started") // the slug the document's example names
 	return fx
+}
+
+// newArticle writes a published article with slug.
+func (fx *contractFixtures) newArticle(slug string) string {
+	r := fx.e.do(http.MethodPost, "/v1/customer-portal/kb/articles", fx.admin,
+		map[string]any{"title": "Getting started", "slug": slug, "body": "Find your *invoices*.", "status": "published"})
+	wantStatus(fx.e.t, r, http.StatusCreated)
+	return r.json(fx.e.t)["id"].(string)
 }
 
 func (fx *contractFixtures) email(kind string) string {
@@ -364,6 +374,12 @@ func (fx *contractFixtures) idFor(path, method string, acts bool) string {
 		return fx.sessionID
 	case strings.HasPrefix(path, "/v1/customer-portal/tickets/"), strings.HasPrefix(path, "/v1/portal/tickets/"):
 		return fx.ticketID
+	case strings.HasPrefix(path, "/v1/customer-portal/kb/articles/"):
+		if fresh {
+			fx.seq++
+			return fx.newArticle("fresh-" + strconv.Itoa(fx.seq))
+		}
+		return fx.articleID
 	}
 	return "01ARZ3NDEKTSV4RRFFQ69G5FAV"
 }

@@ -163,6 +163,11 @@ func newRouter(log *slog.Logger, db *store.DB, v *auth.Verifier, opt Options) *m
 	admin.Handle("/documents", s.handleDocumentCreate()).Methods(http.MethodPost)
 	get(admin, "/documents/{id}", s.handleDocumentGet())
 	admin.Handle("/documents/{id}", s.handleDocumentDelete()).Methods(http.MethodDelete)
+	get(admin, "/kb/articles", s.handleArticleList())
+	admin.Handle("/kb/articles", s.handleArticleCreate()).Methods(http.MethodPost)
+	get(admin, "/kb/articles/{id}", s.handleArticleGet())
+	admin.Handle("/kb/articles/{id}", s.handleArticlePatch()).Methods(http.MethodPatch)
+	admin.Handle("/kb/articles/{id}", s.handleArticleDelete()).Methods(http.MethodDelete)
 
 	contacts := r.PathPrefix("/v1/contacts").Subrouter()
 	contacts.Use(authenticateStaff(log, v), requirePermission(log))
@@ -194,6 +199,9 @@ func newRouter(log *slog.Logger, db *store.DB, v *auth.Verifier, opt Options) *m
 	documents := s.requireFeature("documents")
 	get(customer, "/documents", documents(s.handleMyDocuments()))
 	get(customer, "/documents/{id}/content", documents(s.handleMyDocumentContent()))
+	knowledge := s.requireFeature("knowledge_base")
+	get(customer, "/kb/articles", knowledge(s.handleMyArticles()))
+	get(customer, "/kb/articles/{slug}", knowledge(s.handleMyArticle()))
 
 	if opt.Web != nil {
 		r.PathPrefix("/p/").Handler(opt.Web)

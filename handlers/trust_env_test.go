@@ -254,6 +254,8 @@ type trustOrg struct {
 	portalName, supportEmail, hello string
 	ticketID, ticketSubject         string // a ticket of the active user
 	documentID, documentTitle       string // a document shared with every customer
+	articleID, articleSlug          string // a published article
+	articleTitle, draftSlug         string // and a draft's slug
 }
 
 // newOrg fills organization org (name a short tag such as "alpha") with a
@@ -302,6 +304,12 @@ func (e *trustEnv) newOrg(org, tag string) *trustOrg {
 		formPart{name: "file", fileName: tag + "-plans.txt", body: []byte("the secret plans of " + tag)})
 	doc := e.must(201, http.MethodPost, "/v1/customer-portal/documents", o.token, body, "Content-Type", ct)
 	o.documentID = doc["id"].(string)
+	o.articleTitle, o.articleSlug, o.draftSlug = "Guide of "+tag+" Secret Corp", tag+"-secret-guide", tag+"-secret-draft"
+	art := e.must(201, http.MethodPost, "/v1/customer-portal/kb/articles", o.token, map[string]any{"title": o.articleTitle,
+		"slug": o.articleSlug, "category": "Guides", "status": "published", "body": "How " + tag + " pays its invoices."})
+	o.articleID = art["id"].(string)
+	e.must(201, http.MethodPost, "/v1/customer-portal/kb/articles", o.token, map[string]any{"title": "Draft of " + tag,
+		"slug": o.draftSlug, "body": "Invoices to come."})
 
 	audit := e.must(200, http.MethodGet, "/v1/customer-portal/audit?limit=100", o.token, nil)
 	for _, a := range audit["data"].([]any) {
@@ -315,7 +323,7 @@ func (o *trustOrg) secrets() []string {
 	s := []string{o.org, o.slug, o.portalName, o.supportEmail, o.hello, o.userID, o.userEmail, o.session,
 		o.sessionID, o.pendingInvID, o.pendingUserID, o.pendingEmail, o.inviteToken, o.contactID,
 		o.contactEmail, o.inviteOnlyID, o.inviteOnlyEmail, "Carol" + strings.TrimSuffix(o.slug, "-portal"),
-		o.ticketID, o.ticketSubject, o.documentID, o.documentTitle}
+		o.ticketID, o.ticketSubject, o.documentID, o.documentTitle, o.articleID, o.articleSlug, o.articleTitle, o.draftSlug}
 	return append(s, o.auditIDs...)
 }
 

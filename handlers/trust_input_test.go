@@ -134,6 +134,8 @@ func TestInput_InvalidUTF8(t *testing.T) {
 		"POST /v1/portal/tickets/{id}/messages":                 `{"body":"` + bad + `"}`,
 		"PATCH /v1/customer-portal/tickets/{id}":                `{"assignee":"` + bad + `"}`,
 		"POST /v1/customer-portal/tickets/{id}/messages":        `{"body":"` + bad + `"}`,
+		"POST /v1/customer-portal/kb/articles":                  `{"title":"t","slug":"s","body":"` + bad + `"}`,
+		"PATCH /v1/customer-portal/kb/articles/{id}":            `{"title":"` + bad + `"}`,
 	}
 	for _, br := range trustBodyRoutes(t, e, a) {
 		body, ok := bodies[br.route]

@@ -38,10 +38,6 @@ const (
 	fieldCategory = "category"
 )
 
-// snippetFallback is how much of an article's text a hit shows when the
-// terms matched its title only.
-const snippetFallback = 200
-
 // document is an article as the index holds it: its text, not its Markdown.
 type document struct {
 	Title    string `json:"title"`
@@ -234,7 +230,7 @@ func (x *Index) Search(org data.TenantID, q, category string, limit int) ([]Hit,
 		if fr := h.Fragments[fieldBody]; len(fr) > 0 {
 			snippet = fr[0]
 		} else if text, ok := h.Fields[fieldBody].(string); ok {
-			snippet = html.EscapeString(truncate(text, snippetFallback))
+			snippet = html.EscapeString(truncate(text, excerptLength))
 		}
 		hits = append(hits, Hit{ID: h.ID, Score: h.Score, Snippet: x.render.Snippet(snippet)})
 	}

@@ -78,3 +78,12 @@ func Text(rendered string) string {
 		}
 	}
 }
+
+// excerptLength is how much of an article's text an excerpt shows.
+const excerptLength = 200
+
+// Excerpt is the start of rendered HTML's text, escaped for HTML: what a
+// list shows of an article that no search term picked a snippet from.
+func Excerpt(rendered string) string {
+	return html.EscapeString(truncate(Text(rendered), excerptLength))
+}
