@@ -36,6 +36,7 @@ var customerRoutes = map[string]map[string]pageHandler{
 	"tickets/new":        {http.MethodGet: (*server).ticketNewForm},
 	"documents":          {http.MethodGet: (*server).documents},
 	"documents/download": {http.MethodGet: (*server).downloadDocument},
+	"help":               {http.MethodGet: (*server).help},
 }
 
 // admitted are the form posts charged to the client address's budget of

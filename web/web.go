@@ -223,7 +223,7 @@ func contentType(name string) string {
 // pageNames are the customer page templates; each defines "content" and is
 // rendered inside layout.html.
 var pageNames = []string{"accept", "login", "home", "profile", "sessions", "forgot", "reset", "message",
-	"tickets", "tickets_new", "tickets_thread", "documents"}
+	"tickets", "tickets_new", "tickets_thread", "documents", "help", "help_article"}
 
 func parsePages(cssVersion string) (map[string]*template.Template, error) {
 	funcs := template.FuncMap{
