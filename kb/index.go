@@ -3,15 +3,16 @@ package kb
 import (
 	"errors"
 	"html"
+	"strings"
 	"sync"
 	"unicode/utf8"
 
 	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/analysis"
 	"github.com/blevesearch/bleve/v2/analysis/analyzer/keyword"
 	"github.com/blevesearch/bleve/v2/analysis/lang/en"
 	"github.com/blevesearch/bleve/v2/index/scorch"
 	"github.com/blevesearch/bleve/v2/mapping"
-	hlhtml "github.com/blevesearch/bleve/v2/search/highlight/highlighter/html"
 	"github.com/blevesearch/bleve/v2/search/query"
 
 	"github.com/salesos/portal/data"
@@ -22,8 +23,10 @@ import (
 // organization's articles. Drafts are never in it. It is safe for
 // concurrent use; the store is the only writer.
 type Index struct {
-	mu   sync.RWMutex
-	orgs map[data.TenantID]bleve.Index
+	// english analyzes titles and bodies, and marks the terms of a snippet.
+	english analysis.Analyzer
+	mu      sync.RWMutex
+	orgs    map[data.TenantID]bleve.Index
 	// built holds the organizations whose index Reset has filled; an
 	// organization without published articles is built but has no index.
 	built   map[data.TenantID]bool
@@ -49,21 +52,28 @@ type document struct {
 // English (lower case, stop words, Porter stemming, so "invoice" finds
 // "invoices"); the category is kept whole, for exact filtering.
 func NewIndex() *Index {
-	text := bleve.NewTextFieldMapping()
-	text.Analyzer = en.AnalyzerName
-	text.Store = true // highlighting quotes the stored text
-	text.IncludeTermVectors = true
+	// Snippets are cut from the body's stored text (see snippet), so the
+	// index keeps no term vectors: collecting the matches of a common term
+	// then reads no positions.
+	title := bleve.NewTextFieldMapping()
+	title.Analyzer = en.AnalyzerName
+	title.Store = false
+	title.IncludeTermVectors = false
+	body := bleve.NewTextFieldMapping()
+	body.Analyzer = en.AnalyzerName
+	body.IncludeTermVectors = false
 	cat := bleve.NewTextFieldMapping()
 	cat.Analyzer = keyword.Name
 	cat.Store = false
 	doc := bleve.NewDocumentStaticMapping()
-	doc.AddFieldMappingsAt(fieldTitle, text)
-	doc.AddFieldMappingsAt(fieldBody, text)
+	doc.AddFieldMappingsAt(fieldTitle, title)
+	doc.AddFieldMappingsAt(fieldBody, body)
 	doc.AddFieldMappingsAt(fieldCategory, cat)
 	m := bleve.NewIndexMapping()
 	m.DefaultMapping = doc
 	m.DefaultAnalyzer = en.AnalyzerName
-	return &Index{orgs: map[data.TenantID]bleve.Index{}, built: map[data.TenantID]bool{}, mapping: m, render: NewRenderer()}
+	return &Index{orgs: map[data.TenantID]bleve.Index{}, built: map[data.TenantID]bool{}, mapping: m, render: NewRenderer(),
+		english: m.AnalyzerNamed(en.AnalyzerName)}
 }
 
 // newMemIndex makes an index held in memory only: scorch, bleve's current
@@ -217,24 +227,76 @@ func (x *Index) Search(org data.TenantID, q, category string, limit int) ([]Hit,
 		qq = bleve.NewConjunctionQuery(qq, c)
 	}
 	req := bleve.NewSearchRequestOptions(qq, limit, 0, false)
-	req.Highlight = bleve.NewHighlightWithStyle(hlhtml.Name)
-	req.Highlight.AddField(fieldBody)
 	req.Fields = []string{fieldBody}
 	res, err := idx.Search(req)
 	if err != nil {
 		return nil, err
 	}
+	terms := map[string]bool{}
+	for _, t := range x.english.Analyze([]byte(q)) {
+		terms[string(t.Term)] = true
+	}
 	hits := make([]Hit, 0, len(res.Hits))
 	for _, h := range res.Hits {
-		var snippet string
-		if fr := h.Fragments[fieldBody]; len(fr) > 0 {
-			snippet = fr[0]
-		} else if text, ok := h.Fields[fieldBody].(string); ok {
-			snippet = html.EscapeString(truncate(text, excerptLength))
-		}
-		hits = append(hits, Hit{ID: h.ID, Score: h.Score, Snippet: x.render.Snippet(snippet)})
+		text, _ := h.Fields[fieldBody].(string)
+		hits = append(hits, Hit{ID: h.ID, Score: h.Score, Snippet: x.render.Snippet(x.snippet(text, terms))})
 	}
 	return hits, nil
+}
+
+// snippetBefore is how much text a snippet shows before its first match.
+const snippetBefore = 60
+
+// snippet is HTML: about excerptLength bytes of text around the first word
+// whose analyzed term is one of terms, escaped, with <mark> around every
+// such word in it; the start of text when no word of it matched (the terms
+// were in the title).
+func (x *Index) snippet(text string, terms map[string]bool) string {
+	tokens := x.english.Analyze([]byte(text))
+	first := -1
+	for i, t := range tokens {
+		if terms[string(t.Term)] {
+			first = i
+			break
+		}
+	}
+	if first < 0 {
+		return html.EscapeString(truncate(text, excerptLength))
+	}
+	start := runeStart(text, max(0, tokens[first].Start-snippetBefore))
+	if i := strings.IndexByte(text[start:tokens[first].Start], ' '); start > 0 && i >= 0 {
+		start += i + 1 // begin at a word
+	}
+	end := runeStart(text, min(len(text), start+excerptLength))
+	var b strings.Builder
+	if start > 0 {
+		b.WriteString("…")
+	}
+	at := start
+	for _, t := range tokens[first:] {
+		if t.End > end {
+			break
+		}
+		if !terms[string(t.Term)] || t.Start < at {
+			continue
+		}
+		b.WriteString(html.EscapeString(text[at:t.Start]))
+		b.WriteString("<mark>" + html.EscapeString(text[t.Start:t.End]) + "</mark>")
+		at = t.End
+	}
+	b.WriteString(html.EscapeString(text[at:end]))
+	if end < len(text) {
+		b.WriteString("…")
+	}
+	return b.String()
+}
+
+// runeStart moves i back to the start of the UTF-8 sequence it falls in.
+func runeStart(s string, i int) int {
+	for i > 0 && i < len(s) && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return i
 }
 
 // truncate cuts s to at most n characters, at a rune boundary.
