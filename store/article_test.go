@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -160,5 +161,67 @@ func TestDB_Articles_ListFilters(t *testing.T) {
 	p, err = db.Articles(ctx, "acme", ArticleFilter{}, p.Next, 2)
 	if err != nil || len(p.Items) != 1 || p.Items[0].Slug != "a-a" || p.Next != "" {
 		t.Errorf("got %+v, %v on the second page, want a-a only", p, err)
+	}
+}
+
+// TestDB_Articles_ConcurrentWrites publishes, unpublishes, renames and
+// deletes articles from many goroutines at once, then checks that search
+// finds exactly the published articles the store holds: the index follows
+// the commits in their order.
+func TestDB_Articles_ConcurrentWrites(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := openArticleDB(t, filepath.Join(t.TempDir(), "portal.db"))
+	ids := make([]string, 8)
+	for i := range ids {
+		a := data.Article{Title: "Invoices " + string(rune('a'+i)), Slug: "invoices-" + string(rune('a'+i)),
+			Body: "About invoices.", Status: data.ArticleDraft}
+		if err := db.CreateArticle(ctx, "acme", "t", &a); err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = a.ID
+	}
+	errs := make(chan error, len(ids)*20)
+	done := make(chan struct{})
+	for w, id := range ids {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for j := range 20 {
+				status := []data.ArticleStatus{data.ArticlePublished, data.ArticleDraft}[(w+j)%2]
+				body := "About invoices, take " + string(rune('a'+j)) + "."
+				if _, err := db.UpdateArticle(ctx, "acme", "t", id, data.ArticlePatch{Status: &status, Body: &body}); err != nil {
+					errs <- err
+				}
+			}
+			if w%3 == 0 {
+				if err := db.DeleteArticle(ctx, "acme", "t", id); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	for range ids {
+		<-done
+	}
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	p, err := db.Articles(ctx, "acme", ArticleFilter{Status: data.ArticlePublished}, "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, a := range p.Items {
+		want = append(want, a.Slug)
+	}
+	got := searchIDs(t, db, "acme", "invoice")
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("got %v found, want the published articles %v", got, want)
+	}
+	if n, err := db.kb.Count("acme"); err != nil || int(n) != len(want) {
+		t.Errorf("got %d indexed, %v, want %d", n, err, len(want))
 	}
 }
