@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"go.uber.org/goleak"
+
 	"github.com/salesos/portal/data"
 	"github.com/salesos/portal/kb"
 )
@@ -161,4 +163,24 @@ func BenchmarkIndexBuild(b *testing.B) {
 		}
 		_ = x.Close()
 	}
+}
+
+// TestIndex_CloseLeavesNoGoroutine: each organization's index runs
+// goroutines of its own, which Close ends, as a server's shutdown needs.
+func TestIndex_CloseLeavesNoGoroutine(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	r := kb.NewRenderer()
+	x := kb.NewIndex()
+	for _, org := range []data.TenantID{"acme", "globex"} {
+		if err := x.Put(org, article(r, "a1", "Invoices", "About invoices.", data.ArticlePublished)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := x.Reset("acme", []data.Article{article(r, "a2", "Billing", "Billing.", data.ArticlePublished)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Close(); err != nil {
+		t.Fatal(err)
+	}
+	goleak.VerifyNone(t, before)
 }
