@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/net/html"
 
+	"github.com/salesos/portal/data"
 	"github.com/salesos/portal/kb"
 )
 
@@ -111,6 +112,39 @@ func FuzzRenderHTML(f *testing.F) {
 				name, hasAttr := z.TagName()
 				if string(name) != "mark" || hasAttr {
 					t.Fatalf("snippet of %q is %q, with <%s> (attributes: %v)", md, snippet, name, hasAttr)
+				}
+			}
+		}
+	})
+}
+
+// FuzzSearchSnippet indexes fuzzed Markdown and searches it with a fuzzed
+// query: the snippets of whatever is found carry no markup but <mark>, and
+// nothing panics on text that is not UTF-8 or on words at the edges.
+func FuzzSearchSnippet(f *testing.F) {
+	f.Add("Download your **invoices** as PDF.", "invoice")
+	f.Add("<script>alert(1)</script> invoices & <b>bills</b>", "invoices bills")
+	f.Add(strings.Repeat("word ", 100)+"invoices"+strings.Repeat(" éé", 100), "invoice")
+	f.Add("J\xf6rg pays invoices", "j\xf6rg")
+	r := kb.NewRenderer()
+	x := kb.NewIndex()
+	f.Cleanup(func() { _ = x.Close() })
+	f.Fuzz(func(t *testing.T, md, q string) {
+		a := data.Article{ID: "a1", Title: "T", Slug: "t", Body: md, Status: data.ArticlePublished, HTML: r.HTML(md)}
+		if err := x.Put("acme", a); err != nil {
+			t.Fatal(err)
+		}
+		hits, err := x.Search("acme", q, "", 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range hits {
+			z := html.NewTokenizer(strings.NewReader(h.Snippet))
+			for tt := z.Next(); tt != html.ErrorToken; tt = z.Next() {
+				if tt == html.StartTagToken || tt == html.EndTagToken || tt == html.SelfClosingTagToken {
+					if name, hasAttr := z.TagName(); string(name) != "mark" || hasAttr {
+						t.Fatalf("snippet %q of %q for %q has <%s>", h.Snippet, md, q, name)
+					}
 				}
 			}
 		}
