@@ -121,9 +121,9 @@ type DB struct {
 	// publicURL prefixes the links in emails (accept, reset).
 	publicURL string
 	disk      diskState
-	// kb is the full-text index of the published articles (article.go),
-	// render their Markdown renderer; kbMu orders the writes of articles
-	// with the index updates that follow them.
+	// kb is the full-text index of the published articles (article.go)
+	// and render renders their Markdown; kbMu orders the writes of
+	// articles with the index updates that follow them.
 	kb     *kb.Index
 	render *kb.Renderer
 	kbMu   sync.Mutex
