@@ -185,6 +185,13 @@ func (d *demo) build(ctx context.Context) error {
 			}
 		}
 	}
+	// The knowledge base: two published articles and a draft customers
+	// never see.
+	for _, a := range demoArticles() {
+		if err := d.db.CreateArticle(ctx, d.tenant, demoActor, &a); err != nil {
+			return fmt.Errorf("article %s: %w", a.Slug, err)
+		}
+	}
 	// Later logins of the active users: more sessions and login counts.
 	for _, email := range []string{"alice@example.com", "alice@example.com", "bob@example.com"} {
 		if _, err := d.accounts.Login(ctx, d.slug, email, demoPassword, client); err != nil {
@@ -192,6 +199,21 @@ func (d *demo) build(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// demoArticles are the demo's knowledge base.
+func demoArticles() []data.Article {
+	return []data.Article{
+		{Title: "Download your invoices", Slug: "download-invoices", Category: "Billing", Status: data.ArticlePublished,
+			Body: "Open **Billing** and choose *Download* next to an invoice.\n\n" +
+				"- Invoices are PDF files.\n- Older invoices are under *Archive*.\n\n" +
+				"Questions? [Open a ticket](../tickets/new)."},
+		{Title: "Reset your password", Slug: "reset-password", Category: "Account", Status: data.ArticlePublished,
+			Body: "On the sign-in page choose **Forgot your password?** and follow the link we email you. " +
+				"The link works for one hour."},
+		{Title: "Coming soon: invoice reminders", Slug: "invoice-reminders", Category: "Billing", Status: data.ArticleDraft,
+			Body: "A draft: reminders before an invoice is due."},
+	}
 }
 
 func (d *demo) contactIDs(ctx context.Context) error {

@@ -78,6 +78,11 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	db := eng.db
 	defer func() { err = errors.Join(err, db.Close()) }() // runs after Shutdown has drained requests
+	// The knowledge base's search index is memory only: rebuild it before
+	// the first request rather than on each organization's first search.
+	if err := db.BuildArticleIndex(ctx); err != nil {
+		return err
+	}
 	secret, err := staffSecret(cfg, db)
 	if err != nil {
 		return err

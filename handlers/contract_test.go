@@ -279,6 +279,7 @@ type contractFixtures struct {
 	invitationID, customerSession string
 	ticketID                      string // a ticket of customer
 	webhookID                     string // a webhook of the organization
+	articleID                     string // a published article, slug getting-started
 	seq                           int
 	// configChanged is set when a request may have changed the
 	// configuration, so settle has something to undo.
@@ -296,6 +297,7 @@ func newContractFixtures(e *testEnv) *contractFixtures {
 	wantStatus(e.t, r, http.StatusCreated)
 	fx.ticketID = r.json(e.t)["id"].(string)
 	fx.webhookID = fx.newWebhook()
+	fx.articleID = fx.newArticle("getting-started") // the slug the document's example names
 	return fx
 }
 
@@ -319,6 +321,14 @@ func (fx *contractFixtures) newWebhook() string {
 		}
 		r = fx.e.do(http.MethodPost, "/v1/customer-portal/webhooks", fx.admin, body)
 	}
+	wantStatus(fx.e.t, r, http.StatusCreated)
+	return r.json(fx.e.t)["id"].(string)
+}
+
+// newArticle writes a published article with slug.
+func (fx *contractFixtures) newArticle(slug string) string {
+	r := fx.e.do(http.MethodPost, "/v1/customer-portal/kb/articles", fx.admin,
+		map[string]any{"title": "Getting started", "slug": slug, "body": "Find your *invoices*.", "status": "published"})
 	wantStatus(fx.e.t, r, http.StatusCreated)
 	return r.json(fx.e.t)["id"].(string)
 }
@@ -395,6 +405,12 @@ func (fx *contractFixtures) idFor(path, method string, acts bool) string {
 			return fx.newWebhook()
 		}
 		return fx.webhookID
+	case strings.HasPrefix(path, "/v1/customer-portal/kb/articles/"):
+		if fresh {
+			fx.seq++
+			return fx.newArticle("fresh-" + strconv.Itoa(fx.seq))
+		}
+		return fx.articleID
 	}
 	return "01ARZ3NDEKTSV4RRFFQ69G5FAV"
 }

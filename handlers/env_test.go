@@ -83,13 +83,19 @@ type envOptions struct {
 	webhookPolicy data.WebhookPolicy
 	// wake, when not nil, is called with every Options.Wake.
 	wake func()
+	// dir is the directory of the database (a new temporary one when
+	// empty): a second env on the same dir is the service restarted.
+	dir string
 }
 
 func newTestEnv(t *testing.T) *testEnv { return newTestEnvWith(t, envOptions{}) }
 
 func newTestEnvWith(t *testing.T, o envOptions) *testEnv {
 	t.Helper()
-	dir := t.TempDir()
+	dir := o.dir
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	clk := &clock{t: fixedStart}
 	db, err := store.Open(filepath.Join(dir, "portal.db"), clk.Now, o.store)
 	if err != nil {
@@ -136,6 +142,16 @@ func newTestEnvWith(t *testing.T, o envOptions) *testEnv {
 		_ = db.Close()
 	})
 	return e
+}
+
+// stop shuts the server down and closes the database, as a service that
+// stops does (the cleanup that runs later does nothing more).
+func (e *testEnv) stop() {
+	e.t.Helper()
+	e.srv.Close()
+	if err := e.db.Close(); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // signingKey wraps a private key as a JWK with its kid and algorithm.

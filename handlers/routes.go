@@ -189,6 +189,11 @@ func newRouter(log *slog.Logger, db *store.DB, v *auth.Verifier, opt Options) *m
 	admin.Handle("/webhooks/{id}/rotate-secret", s.handleWebhookRotate()).Methods(http.MethodPost)
 	get(admin, "/webhooks/{id}/deliveries", s.handleWebhookDeliveries())
 	admin.Handle("/webhooks/{id}/deliveries/{deliveryId}/retry", s.handleWebhookRetry()).Methods(http.MethodPost)
+	get(admin, "/kb/articles", s.handleArticleList())
+	admin.Handle("/kb/articles", s.handleArticleCreate()).Methods(http.MethodPost)
+	get(admin, "/kb/articles/{id}", s.handleArticleGet())
+	admin.Handle("/kb/articles/{id}", s.handleArticlePatch()).Methods(http.MethodPatch)
+	admin.Handle("/kb/articles/{id}", s.handleArticleDelete()).Methods(http.MethodDelete)
 
 	contacts := r.PathPrefix("/v1/contacts").Subrouter()
 	contacts.Use(authenticateStaff(log, v), requirePermission(log))
@@ -232,6 +237,9 @@ func newRouter(log *slog.Logger, db *store.DB, v *auth.Verifier, opt Options) *m
 	orders := s.requireFeature("orders")
 	get(customer, "/orders", orders(handleCommerceList(s, "portal-orders", true, orderStatusRule, listOrders)))
 	get(customer, "/orders/{id}", orders(handleMyRecord(s, myOrder, withTimeline)))
+	knowledge := s.requireFeature("knowledge_base")
+	get(customer, "/kb/articles", knowledge(s.handleMyArticles()))
+	get(customer, "/kb/articles/{slug}", knowledge(s.handleMyArticle()))
 
 	if opt.Web != nil {
 		r.PathPrefix("/p/").Handler(opt.Web)

@@ -260,6 +260,8 @@ type trustOrg struct {
 	commerceNumber                                              string
 	webhookID, webhookURL                                       string // a webhook for ticket.created
 	deliveryID                                                  string // its delivery of the ticket's event
+	articleID, articleSlug          string // a published article
+	articleTitle, draftSlug         string // and a draft's slug
 }
 
 // newOrg fills organization org (name a short tag such as "alpha") with a
@@ -316,6 +318,12 @@ func (e *trustEnv) newOrg(org, tag string) *trustOrg {
 		formPart{name: "file", fileName: tag + "-plans.txt", body: []byte("the secret plans of " + tag)})
 	doc := e.must(201, http.MethodPost, "/v1/customer-portal/documents", o.token, body, "Content-Type", ct)
 	o.documentID = doc["id"].(string)
+	o.articleTitle, o.articleSlug, o.draftSlug = "Guide of "+tag+" Secret Corp", tag+"-secret-guide", tag+"-secret-draft"
+	art := e.must(201, http.MethodPost, "/v1/customer-portal/kb/articles", o.token, map[string]any{"title": o.articleTitle,
+		"slug": o.articleSlug, "category": "Guides", "status": "published", "body": "How " + tag + " pays its invoices."})
+	o.articleID = art["id"].(string)
+	e.must(201, http.MethodPost, "/v1/customer-portal/kb/articles", o.token, map[string]any{"title": "Draft of " + tag,
+		"slug": o.draftSlug, "body": "Invoices to come."})
 
 	o.commerceNumber = "N-" + tag + "-Secret-Corp"
 	o.quoteExt, o.invoiceExt, o.orderExt = "crm-q-"+tag, "crm-i-"+tag, "crm-o-"+tag
@@ -336,7 +344,8 @@ func (o *trustOrg) secrets() []string {
 		o.sessionID, o.pendingInvID, o.pendingUserID, o.pendingEmail, o.inviteToken, o.contactID,
 		o.contactEmail, o.inviteOnlyID, o.inviteOnlyEmail, "Carol" + strings.TrimSuffix(o.slug, "-portal"),
 		o.ticketID, o.ticketSubject, o.documentID, o.documentTitle, o.quoteExt, o.quoteID, o.invoiceExt, o.invoiceID,
-		o.orderExt, o.orderID, o.commerceNumber, o.webhookID, o.webhookURL, o.deliveryID}
+		o.orderExt, o.orderID, o.commerceNumber, o.webhookID, o.webhookURL, o.deliveryID,
+		o.articleID, o.articleSlug, o.articleTitle, o.draftSlug}
 	return append(s, o.auditIDs...)
 }
 

@@ -147,6 +147,8 @@ func TestInput_InvalidUTF8(t *testing.T) {
 		"POST /v1/portal/quotes/{id}/decline":                   `{"reason":"` + bad + `"}`,
 		"POST /v1/customer-portal/webhooks":                     `{"url":"https://hooks.example.com/","eventTypes":["ticket.created"],"description":"` + bad + `"}`,
 		"PATCH /v1/customer-portal/webhooks/{id}":               `{"description":"` + bad + `"}`,
+		"POST /v1/customer-portal/kb/articles":                  `{"title":"t","slug":"s","body":"` + bad + `"}`,
+		"PATCH /v1/customer-portal/kb/articles/{id}":            `{"title":"` + bad + `"}`,
 	}
 	for _, br := range trustBodyRoutes(t, e, a) {
 		body, ok := bodies[br.route]

@@ -42,6 +42,10 @@ func trustSubstitute(tpl string, o *trustOrg) string {
 	case strings.HasPrefix(p, "/v1/customer-portal/webhooks/"):
 		p = strings.Replace(p, "{id}", o.webhookID, 1)
 		p = strings.Replace(p, "{deliveryId}", o.deliveryID, 1)
+	case strings.HasPrefix(p, "/v1/customer-portal/kb/articles/"):
+		p = strings.Replace(p, "{id}", o.articleID, 1)
+	case strings.HasPrefix(p, "/v1/portal/kb/articles/"):
+		p = strings.Replace(p, "{slug}", o.articleSlug, 1)
 	}
 	return p
 }
@@ -448,6 +452,45 @@ var tenancyMatrix = map[string]func(tpl string) tenancyProbe{
 			r := e.do(http.MethodPost, tpl, b.token, map[string]any{"url": a.webhookURL, "eventTypes": []string{"ticket.created"}})
 			trustWantStatus(t, "register a's URL", r, http.StatusCreated)
 			trustNoLeak(t, "register a's URL", r, a, a.webhookURL)
+		}
+	},
+	// Knowledge base: b's staff and b's customers against a's articles.
+	"GET /v1/customer-portal/kb/articles":         trustList("status=published", "status=draft", "category=Guides"),
+	"HEAD /v1/customer-portal/kb/articles":        trustHead(http.StatusOK),
+	"GET /v1/customer-portal/kb/articles/{id}":    trustProbe(http.MethodGet, nil, http.StatusNotFound),
+	"HEAD /v1/customer-portal/kb/articles/{id}":   trustHead(http.StatusNotFound),
+	"PATCH /v1/customer-portal/kb/articles/{id}":  trustProbe(http.MethodPatch, map[string]any{"title": "Hijacked"}, http.StatusNotFound),
+	"DELETE /v1/customer-portal/kb/articles/{id}": trustProbe(http.MethodDelete, nil, http.StatusNotFound),
+	"HEAD /v1/portal/kb/articles":                 trustHead(http.StatusOK),
+	"HEAD /v1/portal/kb/articles/{slug}":          trustHead(http.StatusNotFound),
+	"GET /v1/portal/kb/articles/{slug}": func(tpl string) tenancyProbe {
+		return func(t *testing.T, e *trustEnv, a, b *trustOrg) {
+			for _, slug := range []string{a.articleSlug, a.draftSlug} {
+				path := strings.Replace(tpl, "{slug}", slug, 1)
+				r := e.do(http.MethodGet, path, b.session, nil)
+				trustWantStatus(t, "GET "+path, r, http.StatusNotFound)
+				trustNoLeak(t, "GET "+path, r, a, slug)
+			}
+		}
+	},
+	"GET /v1/portal/kb/articles": func(tpl string) tenancyProbe {
+		return func(t *testing.T, e *trustEnv, a, b *trustOrg) {
+			// b's customer browses and searches with a's words: b's own
+			// published article only, nothing of a's.
+			for _, q := range []string{"", "?q=invoices", "?q=" + url.QueryEscape(a.articleTitle), "?category=Guides", "?limit=100"} {
+				r := e.do(http.MethodGet, tpl+q, b.session, nil)
+				trustWantStatus(t, "GET "+tpl+q, r, http.StatusOK)
+				trustNoLeak(t, "GET "+tpl+q, r, a)
+			}
+		}
+	},
+	"POST /v1/customer-portal/kb/articles": func(tpl string) tenancyProbe {
+		return func(t *testing.T, e *trustEnv, a, b *trustOrg) {
+			// Slugs are unique per organization: b may take a's, and the
+			// answer neither refuses nor shows anything of a's article.
+			r := e.do(http.MethodPost, tpl, b.token, map[string]any{"title": "b's copy", "slug": a.articleSlug})
+			trustWantStatus(t, "write an article with a's slug", r, http.StatusCreated)
+			trustNoLeak(t, "write an article with a's slug", r, a, a.articleSlug)
 		}
 	},
 

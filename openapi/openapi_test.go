@@ -111,6 +111,18 @@ var endpoints = []struct {
 	{http.MethodHead, "/v1/customer-portal/webhooks/{id}/deliveries", read},
 	{http.MethodPost, "/v1/customer-portal/webhooks/{id}/deliveries/{deliveryId}/retry", write},
 	{http.MethodPost, "/v1/customer-portal/webhooks/{id}/rotate-secret", write},
+	// Knowledge base (HEAD included).
+	{http.MethodGet, "/v1/customer-portal/kb/articles", read},
+	{http.MethodHead, "/v1/customer-portal/kb/articles", read},
+	{http.MethodPost, "/v1/customer-portal/kb/articles", write},
+	{http.MethodDelete, "/v1/customer-portal/kb/articles/{id}", write},
+	{http.MethodGet, "/v1/customer-portal/kb/articles/{id}", read},
+	{http.MethodHead, "/v1/customer-portal/kb/articles/{id}", read},
+	{http.MethodPatch, "/v1/customer-portal/kb/articles/{id}", write},
+	{http.MethodGet, "/v1/portal/kb/articles", session},
+	{http.MethodHead, "/v1/portal/kb/articles", session},
+	{http.MethodGet, "/v1/portal/kb/articles/{slug}", session},
+	{http.MethodHead, "/v1/portal/kb/articles/{slug}", session},
 	// HEAD is served wherever GET is.
 	{http.MethodHead, "/v1/customer-portal/config", read},
 	{http.MethodHead, "/v1/customer-portal/features", read},

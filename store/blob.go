@@ -46,7 +46,7 @@ var (
 // lazyOrgBuckets are organization buckets created on first use rather than
 // with the organization; check looks at those present.
 var lazyOrgBuckets = [][]byte{bBlobs, bBlobChunks, bBlobLoose, bDocuments,
-	bQuotes, bQuoteRefs, bInvoices, bInvoiceRefs, bOrders, bOrderRefs, bWebhooks, bWebhookDeliveries}
+	bQuotes, bQuoteRefs, bInvoices, bInvoiceRefs, bOrders, bOrderRefs, bWebhooks, bWebhookDeliveries, bKBArticles, bKBSlugs}
 
 // Counters of the organization's blobs.
 const (

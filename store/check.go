@@ -239,7 +239,7 @@ func (c *checker) walk() {
 var (
 	orgChecks = []func(orgCheck){
 		orgCheck.users, orgCheck.invitations, orgCheck.sessions, orgCheck.contacts, orgCheck.config, orgCheck.blobs,
-		orgCheck.tickets, orgCheck.documents, orgCheck.commerce, orgCheck.webhooks,
+		orgCheck.tickets, orgCheck.documents, orgCheck.commerce, orgCheck.webhooks, orgCheck.articles,
 	}
 	globalChecks = []func(*checker){
 		(*checker).invitationTokens, (*checker).sessionTokens, (*checker).slugs, (*checker).outbox, (*checker).outboxDue, (*checker).resetTokens, (*checker).webhookDue,

@@ -41,6 +41,8 @@
 //	orgs/<org>/webhooks/<id>         -> a webhook and its secrets (made on first use, see webhook.go)
 //	orgs/<org>/webhook_deliveries/<webhookId>/<id> -> one event for one webhook
 //	webhook_due/<nextAttemptAt><org>0x00<webhookId>0x00<id> -> nil, pending deliveries (made on first use)
+//	orgs/<org>/kb_articles/<id>      -> data.Article (made on first use, see article.go)
+//	orgs/<org>/kb_slugs/<slug>       -> article id
 //
 // IDs are ULIDs, so key order is creation order and cursors walk it. Every
 // exported method is one transaction: a record, its indexes, its counters,
@@ -57,6 +59,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -65,6 +68,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/salesos/portal/data"
+	"github.com/salesos/portal/kb"
 	"github.com/salesos/portal/store/kv"
 	"github.com/salesos/portal/store/kv/boltkv"
 )
@@ -120,6 +124,12 @@ type DB struct {
 	// publicURL prefixes the links in emails (accept, reset).
 	publicURL string
 	disk      diskState
+	// kb is the full-text index of the published articles (article.go)
+	// and render renders their Markdown; kbMu orders the writes of
+	// articles with the index updates that follow them.
+	kb     *kb.Index
+	render *kb.Renderer
+	kbMu   sync.Mutex
 	// maxWrites is how many keys one transaction may write (kv.Limited);
 	// 0 for no bound (bbolt).
 	maxWrites int
@@ -182,7 +192,8 @@ func Open(path string, now func() time.Time, opt Options) (*DB, error) {
 		ids = data.NewIDSource(nil)
 	}
 	e := boltkv.Wrap(b)
-	db := &DB{kv: e, bolt: e.Bolt(), commit: &committer{kv: e, group: boltGroup, fault: opt.CommitFault}, now: now, ids: ids, path: path, publicURL: strings.TrimRight(opt.PublicURL, "/")}
+	db := &DB{kv: e, bolt: e.Bolt(), commit: &committer{kv: e, group: boltGroup, fault: opt.CommitFault}, now: now, ids: ids, path: path, publicURL: strings.TrimRight(opt.PublicURL, "/"),
+		kb: kb.NewIndex(), render: kb.NewRenderer()}
 	if db.publicURL == "" {
 		db.publicURL = "http://localhost:8080"
 	}
@@ -195,8 +206,8 @@ func Open(path string, now func() time.Time, opt Options) (*DB, error) {
 	return db, nil
 }
 
-// Close closes the database.
-func (db *DB) Close() error { return db.kv.Close() }
+// Close closes the database and releases the article index.
+func (db *DB) Close() error { return errors.Join(db.kv.Close(), db.kb.Close()) }
 
 // Path is the database file's path.
 func (db *DB) Path() string { return db.path }

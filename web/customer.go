@@ -39,6 +39,7 @@ var customerRoutes = map[string]map[string]pageHandler{
 	"quotes":             {http.MethodGet: (*server).quotes},
 	"invoices":           {http.MethodGet: (*server).invoices},
 	"orders":             {http.MethodGet: (*server).orders},
+	"help":               {http.MethodGet: (*server).help},
 }
 
 // admitted are the form posts charged to the client address's budget of

@@ -48,6 +48,12 @@ func routeOf(page string) (map[string]pageHandler, bool) {
 	if m, ok := commerceRoute(page); ok {
 		return m, true
 	}
+	if article, ok := strings.CutPrefix(page, "help/"); ok {
+		if !data.ValidArticleSlug(article) {
+			return nil, false
+		}
+		return map[string]pageHandler{http.MethodGet: (*server).helpArticle}, true
+	}
 	rest, ok := strings.CutPrefix(page, "tickets/")
 	if !ok {
 		return nil, false

@@ -223,7 +223,8 @@ func contentType(name string) string {
 // pageNames are the customer page templates; each defines "content" and is
 // rendered inside layout.html.
 var pageNames = []string{"accept", "login", "home", "profile", "sessions", "forgot", "reset", "message",
-	"tickets", "tickets_new", "tickets_thread", "documents", "quotes", "quote", "invoices", "invoice", "orders", "order"}
+	"tickets", "tickets_new", "tickets_thread", "documents", "quotes", "quote", "invoices", "invoice", "orders", "order",
+	"help", "help_article"}
 
 func parsePages(cssVersion string) (map[string]*template.Template, error) {
 	funcs := template.FuncMap{
