@@ -260,8 +260,8 @@ type trustOrg struct {
 	commerceNumber                                              string
 	webhookID, webhookURL                                       string // a webhook for ticket.created
 	deliveryID                                                  string // its delivery of the ticket's event
-	articleID, articleSlug          string // a published article
-	articleTitle, draftSlug         string // and a draft's slug
+	articleID, articleSlug                                      string // a published article
+	articleTitle, draftSlug                                     string // and a draft's slug
 }
 
 // newOrg fills organization org (name a short tag such as "alpha") with a
