@@ -34,6 +34,11 @@ type engine struct {
 	// changes, when not nil, receives after each write by any process into
 	// the top-level bucket named (the outbox, for the mail sender).
 	changes func(ctx context.Context, bucket string) <-chan struct{}
+	// changesBelow, when not nil, calls fn after each write by any
+	// process into a bucket below the top-level bucket named, with that
+	// bucket's path below it (nil after a watch broke: anything may have
+	// changed).
+	changesBelow func(ctx context.Context, bucket string, fn func(sub [][]byte))
 }
 
 // leadAlone is lead for an engine that one process holds.

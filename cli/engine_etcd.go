@@ -29,7 +29,10 @@ func openEtcd(ctx context.Context, s string, now func() time.Time, opt store.Opt
 		return nil, fmt.Errorf("store %s: %w", name, err)
 	}
 	return &engine{db: db, name: name, lead: e.Lead,
-		changes: func(ctx context.Context, bucket string) <-chan struct{} { return e.Changes(ctx, []byte(bucket)) }}, nil
+		changes: func(ctx context.Context, bucket string) <-chan struct{} { return e.Changes(ctx, []byte(bucket)) },
+		changesBelow: func(ctx context.Context, bucket string, fn func(sub [][]byte)) {
+			e.ChangesBelow(ctx, fn, []byte(bucket))
+		}}, nil
 }
 
 // openEtcdBare connects to the etcd cluster s names, without the store.

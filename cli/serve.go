@@ -22,6 +22,7 @@ import (
 
 	"github.com/salesos/portal/account"
 	"github.com/salesos/portal/auth"
+	"github.com/salesos/portal/data"
 	"github.com/salesos/portal/handlers"
 	"github.com/salesos/portal/mail"
 	"github.com/salesos/portal/metrics"
@@ -82,6 +83,24 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	// the first request rather than on each organization's first search.
 	if err := db.BuildArticleIndex(ctx); err != nil {
 		return err
+	}
+	if eng.changesBelow != nil {
+		// Processes that share the store each hold an index: articles
+		// written through another reach this one's through a watch.
+		watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
+		defer stopWatch()
+		eng.changesBelow(watchCtx, "orgs", func(sub [][]byte) {
+			var err error
+			switch {
+			case sub == nil:
+				err = db.RebuildArticleIndex(watchCtx)
+			case len(sub) == 2 && string(sub[1]) == "kb_articles":
+				err = db.ArticlesChanged(watchCtx, data.TenantID(sub[0]))
+			}
+			if err != nil && watchCtx.Err() == nil {
+				log.Error("article index not brought up to date", "err", err)
+			}
+		})
 	}
 	secret, err := staffSecret(cfg, db)
 	if err != nil {

@@ -404,6 +404,15 @@ func (db *DB) reindexArticles(ctx context.Context, tenant data.TenantID) error {
 	return nil
 }
 
+// ArticlesChanged rebuilds the organization's search index from the
+// store: for a process that shares the store with others (etcd), after
+// another one wrote the organization's articles.
+func (db *DB) ArticlesChanged(ctx context.Context, tenant data.TenantID) error {
+	db.kbMu.Lock()
+	defer db.kbMu.Unlock()
+	return db.reindexArticles(ctx, tenant)
+}
+
 // articlesOf decodes every article of the organization bucket b.
 func articlesOf(b kv.Bucket) ([]data.Article, error) {
 	articles := b.Bucket(bKBArticles)
@@ -457,6 +466,31 @@ func (db *DB) BuildArticleIndex(ctx context.Context) error {
 	for _, tenant := range orgs {
 		if err := db.ensureArticleIndex(ctx, tenant); err != nil {
 			return fmt.Errorf("build article index of %s: %w", tenant, err)
+		}
+	}
+	return nil
+}
+
+// RebuildArticleIndex rebuilds the index of every organization from the
+// store, as ArticlesChanged does for one: after a process that shares the
+// store may have missed what others wrote.
+func (db *DB) RebuildArticleIndex(ctx context.Context) error {
+	var orgs []data.TenantID
+	err := db.read(ctx, func(tx kv.Tx) error {
+		orgs = nil
+		return tx.Bucket(bOrgs).ForEach(func(k, v []byte) error {
+			if v == nil {
+				orgs = append(orgs, data.TenantID(k))
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("rebuild article index: %w", err)
+	}
+	for _, tenant := range orgs {
+		if err := db.ArticlesChanged(ctx, tenant); err != nil {
+			return fmt.Errorf("rebuild article index of %s: %w", tenant, err)
 		}
 	}
 	return nil

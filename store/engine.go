@@ -11,13 +11,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
-	"github.com/salesos/portal/data"
 	"github.com/salesos/portal/store/kv"
 	"github.com/salesos/portal/store/kv/boltkv"
 )
@@ -27,24 +25,7 @@ import (
 // Writes are not grouped: on an engine with optimistic transactions a group
 // would conflict as one and run again as one. Closing the DB closes e.
 func OpenKV(e kv.DB, name string, now func() time.Time, opt Options) (*DB, error) {
-	ids := opt.IDs
-	if ids == nil {
-		ids = data.NewIDSource(nil)
-	}
-	db := &DB{kv: e, commit: &committer{kv: e, group: 1, fault: opt.CommitFault}, now: now, ids: ids, path: name,
-		publicURL: strings.TrimRight(opt.PublicURL, "/")}
-	if db.publicURL == "" {
-		db.publicURL = "http://localhost:8080"
-	}
-	if l, ok := e.(kv.Limited); ok {
-		db.maxWrites = l.MaxWrites()
-	}
-	if !opt.ReadOnly {
-		if err := db.migrate(); err != nil {
-			return nil, err
-		}
-	}
-	return db, nil
+	return newDB(e, nil, 1, name, now, opt)
 }
 
 // Engine is the store's engine, for the tools that work on the data

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/salesos/portal/data"
 	"github.com/salesos/portal/store"
 	"github.com/salesos/portal/store/kv/etcdkv"
 	"github.com/salesos/portal/store/kv/etcdkv/etcdtest"
@@ -89,5 +90,52 @@ func TestMigrate_RoundTrip(t *testing.T) {
 	}
 	if r, err := store.Check(path); err != nil || !r.OK() || r.Records["users"] != 6 {
 		t.Errorf("check of the etcd backup: got %v, %+v, %v", err, r.Breaches, r.Records)
+	}
+}
+
+// TestArticles_TwoProcesses: two stores on one etcd installation, as two
+// portal processes; an article published through one is found by the
+// other's search once the watch (as serve wires it) has told it.
+func TestArticles_TwoProcesses(t *testing.T) {
+	ctx := t.Context()
+	prefix := etcdtest.Prefix(t)
+	open := func() (*store.DB, *etcdkv.DB) {
+		e, err := etcdkv.Open(ctx, etcdkv.Config{Endpoints: etcdtest.Shared(t).Endpoints(), Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		db, err := store.OpenKV(e, "etcd", time.Now, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = db.Close() })
+		return db, e
+	}
+	a, _ := open()
+	b, eb := open()
+	if err := b.BuildArticleIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	changed := make(chan struct{}, 16)
+	eb.ChangesBelow(ctx, func(sub [][]byte) {
+		if len(sub) == 2 && string(sub[1]) == "kb_articles" {
+			if err := b.ArticlesChanged(ctx, data.TenantID(sub[0])); err != nil {
+				t.Error(err)
+			}
+			changed <- struct{}{}
+		}
+	}, []byte("orgs"))
+	art := data.Article{Title: "Paying invoices", Slug: "paying-invoices", Body: "How to pay your invoices.", Status: data.ArticlePublished}
+	if err := a.CreateArticle(ctx, "acme", "staff-1", &art); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-changed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the other store heard of no change to the articles")
+	}
+	hits, err := b.SearchArticles(ctx, "acme", "invoice", "", 10)
+	if err != nil || len(hits) != 1 || hits[0].Slug != "paying-invoices" {
+		t.Errorf("search on the other store: got %+v, %v, want the new article", hits, err)
 	}
 }

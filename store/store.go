@@ -187,20 +187,34 @@ func Open(path string, now func() time.Time, opt Options) (*DB, error) {
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	e := boltkv.Wrap(b)
+	db, err := newDB(e, e.Bolt(), boltGroup, path, now, opt)
+	if err != nil {
+		_ = b.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// newDB is the store on engine e (bolt is the file under it, or nil), its
+// writes grouped by up to group, migrated to SchemaVersion unless opened
+// read-only: what Open and OpenKV share.
+func newDB(e kv.DB, bolt *bbolt.DB, group int, name string, now func() time.Time, opt Options) (*DB, error) {
 	ids := opt.IDs
 	if ids == nil {
 		ids = data.NewIDSource(nil)
 	}
-	e := boltkv.Wrap(b)
-	db := &DB{kv: e, bolt: e.Bolt(), commit: &committer{kv: e, group: boltGroup, fault: opt.CommitFault}, now: now, ids: ids, path: path, publicURL: strings.TrimRight(opt.PublicURL, "/"),
-		kb: kb.NewIndex(), render: kb.NewRenderer()}
+	db := &DB{kv: e, bolt: bolt, commit: &committer{kv: e, group: group, fault: opt.CommitFault}, now: now, ids: ids,
+		path: name, publicURL: strings.TrimRight(opt.PublicURL, "/"), kb: kb.NewIndex(), render: kb.NewRenderer()}
 	if db.publicURL == "" {
 		db.publicURL = "http://localhost:8080"
 	}
+	if l, ok := e.(kv.Limited); ok {
+		db.maxWrites = l.MaxWrites()
+	}
 	if !opt.ReadOnly {
 		if err := db.migrate(); err != nil {
-			_ = b.Close()
-			return nil, err
+			return nil, errors.Join(err, db.kb.Close())
 		}
 	}
 	return db, nil

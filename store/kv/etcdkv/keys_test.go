@@ -27,3 +27,27 @@ func FuzzEncoding(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodePath: a bucket path encoded as a revision key's suffix decodes
+// to itself.
+func FuzzDecodePath(f *testing.F) {
+	f.Add([]byte("orgs"), []byte("acme"), []byte("kb_articles"))
+	f.Add([]byte{0}, []byte{0, 0xff, 1}, []byte{})
+	f.Fuzz(func(t *testing.T, a, b, c []byte) {
+		var enc []byte
+		var want [][]byte
+		for _, seg := range [][]byte{a, b, c} {
+			enc = appendEnc(append(enc, sepBucket), seg)
+			want = append(want, seg)
+		}
+		got, ok := decodePath(enc)
+		if !ok || len(got) != len(want) {
+			t.Fatalf("decodePath(%x) = %q, %v; want %q", enc, got, ok, want)
+		}
+		for i := range want {
+			if !bytes.Equal(got[i], want[i]) {
+				t.Fatalf("segment %d: got %q, want %q", i, got[i], want[i])
+			}
+		}
+	})
+}

@@ -14,6 +14,7 @@ package etcdkv
 // t, r, c and o, see keys.go.)
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"math/rand/v2"
@@ -131,4 +132,73 @@ func (db *DB) Changes(ctx context.Context, path ...[]byte) <-chan struct{} {
 		}
 	}()
 	return out
+}
+
+// ChangesBelow calls fn, from a goroutine of its own, after each commit
+// that writes an item of a bucket at or below the bucket at path, with the
+// written bucket's path below it (empty for the bucket itself), until ctx
+// ends. A watch that breaks is opened again, and fn is then called with a
+// nil path: a change may have been missed, anywhere below.
+func (db *DB) ChangesBelow(ctx context.Context, fn func(sub [][]byte), path ...[]byte) {
+	key := append(append([]byte{}, db.prefix...), spaceRev)
+	for _, seg := range path {
+		key = appendEnc(append(key, sepBucket), seg)
+	}
+	go func() {
+		for ctx.Err() == nil {
+			wch := db.cli.Watch(clientv3.WithRequireLeader(ctx), string(key), clientv3.WithPrefix())
+			for resp := range wch {
+				if resp.Err() != nil {
+					break
+				}
+				for _, ev := range resp.Events {
+					if sub, ok := decodePath(ev.Kv.Key[len(key):]); ok {
+						fn(sub)
+					}
+				}
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			fn(nil)
+			t := time.NewTimer(250*time.Millisecond + rand.N(250*time.Millisecond))
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+			t.Stop()
+		}
+	}()
+}
+
+// decodePath reads the segments of a bucket path as encoded in a key
+// ({01 seg}*); ok is false for bytes that are not such a path.
+func decodePath(enc []byte) (path [][]byte, ok bool) {
+	for len(enc) > 0 {
+		if enc[0] != sepBucket {
+			return nil, false
+		}
+		enc = enc[1:]
+		var seg []byte
+		for {
+			i := bytes.IndexByte(enc, 0x00)
+			if i < 0 || i+1 >= len(enc) {
+				return nil, false
+			}
+			seg = append(seg, enc[:i]...)
+			switch enc[i+1] {
+			case 0x01:
+				enc = enc[i+2:]
+				path = append(path, seg)
+			case 0xff:
+				seg = append(seg, 0x00)
+				enc = enc[i+2:]
+				continue
+			default:
+				return nil, false
+			}
+			break
+		}
+	}
+	return path, true
 }
