@@ -65,6 +65,9 @@ type Service struct {
 	log          *slog.Logger
 	now          func() time.Time
 	accountLimit *auth.Limiter
+	// takeAccount reserves one of an account's login attempts: from
+	// accountLimit, or from the store when the limit is shared.
+	takeAccount  func(ctx context.Context, key string) (refund func(), ok bool, wait time.Duration, err error)
 	addressLimit *auth.Limiter
 	linkLimit    *auth.Limiter
 	// OnLoginFailure is called on every refused login (for metrics).
@@ -79,6 +82,10 @@ type Options struct {
 	Now func() time.Time
 	// OnLoginFailure is called on every refused login.
 	OnLoginFailure func()
+	// SharedLimits keeps the per-account login limit in the store, so
+	// that it holds across the processes that share it (an etcd store);
+	// per-address limits stay in each process.
+	SharedLimits bool
 }
 
 // New returns the account flows over db.
@@ -92,10 +99,29 @@ func New(db *store.DB, log *slog.Logger, opt Options) *Service {
 	if opt.OnLoginFailure == nil {
 		opt.OnLoginFailure = func() {}
 	}
-	return &Service{db: db, hasher: opt.Hasher, log: log, now: opt.Now, onFailure: opt.OnLoginFailure,
+	s := &Service{db: db, hasher: opt.Hasher, log: log, now: opt.Now, onFailure: opt.OnLoginFailure,
 		accountLimit: auth.NewLimiter(accountEvery, accountBurst, limiterKeys),
 		addressLimit: auth.NewLimiter(addressEvery, addressBurst, limiterKeys),
 		linkLimit:    auth.NewLimiter(linkEvery, linkBurst, limiterKeys)}
+	s.takeAccount = func(_ context.Context, key string) (func(), bool, time.Duration, error) {
+		refund, ok, wait := s.accountLimit.Take(key, s.now())
+		return refund, ok, wait, nil
+	}
+	if opt.SharedLimits {
+		s.takeAccount = func(ctx context.Context, key string) (func(), bool, time.Duration, error) {
+			ok, wait, err := db.TakeLoginAttempt(ctx, key, s.now(), accountEvery, accountBurst)
+			if err != nil || !ok {
+				return nil, false, wait, err
+			}
+			return func() {
+				// A refund lost to a store error leaves one attempt spent.
+				if err := db.RefundLoginAttempt(context.WithoutCancel(ctx), key, s.now(), accountEvery, accountBurst); err != nil {
+					log.Warn("login attempt not refunded", "err", err)
+				}
+			}, true, 0, nil
+		}
+	}
+	return s
 }
 
 // Admit spends one attempt of flow from the client address's budget, or
@@ -179,7 +205,10 @@ func (s *Service) Invitation(ctx context.Context, token string) (data.Invitation
 // rest are a *data.RateLimitError. A full hashing line is a
 // *data.BusyError. The client address is charged by Admit, not here.
 func (s *Service) Login(ctx context.Context, slug, email, password string, c store.Client) (store.Auth, error) {
-	refund, ok, wait := s.accountLimit.Take(accountKey(slug, email), s.now())
+	refund, ok, wait, err := s.takeAccount(ctx, accountKey(slug, email))
+	if err != nil {
+		return store.Auth{}, err
+	}
 	if !ok {
 		return store.Auth{}, &data.RateLimitError{RetryAfterSeconds: seconds(wait)}
 	}

@@ -439,3 +439,60 @@ func TestService_Session(t *testing.T) {
 		t.Errorf("got %+v, %v, want the session", got.Session, err)
 	}
 }
+
+// TestService_Login_SharedLimits: with the account limit in the store, two
+// services on one store (two processes on one etcd store) share it: of 200
+// concurrent wrong passwords split between them, at most AccountAttempts
+// are hashed; a right password after the wait logs in, and gives its
+// attempt back.
+func TestService_Login_SharedLimits(t *testing.T) {
+	t.Parallel()
+	var hashed atomic.Int64
+	f := newFixture(t)
+	f.activate(t, "ada@example.com")
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	services := make([]*account.Service, 2)
+	for i := range services {
+		services[i] = account.New(f.db, log, account.Options{
+			Hasher: auth.NewHasherWith(auth.Argon2Params{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
+				auth.HasherOptions{Concurrent: 4, CheckQueue: 1000, OnHash: func() { hashed.Add(1) }}),
+			Now: f.clock.Now, SharedLimits: true,
+		})
+	}
+	const n = 200
+	var limited, refused atomic.Int64
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			_, err := services[i%2].Login(t.Context(), slug, "ada@example.com", "wrong", store.Client{IP: fmt.Sprintf("198.51.100.%d", i%250)})
+			var rl *data.RateLimitError
+			switch {
+			case errors.As(err, &rl):
+				limited.Add(1)
+			case errors.Is(err, account.ErrLoginRefused):
+				refused.Add(1)
+			default:
+				t.Errorf("got %v, want a refusal or a rate limit", err)
+			}
+		})
+	}
+	wg.Wait()
+	if h := hashed.Load(); h > account.AccountAttempts || refused.Load() != h {
+		t.Errorf("got %d hashes and %d refusals, want at most %d of each, equal", h, refused.Load(), account.AccountAttempts)
+	}
+	if refused.Load()+limited.Load() != n {
+		t.Errorf("got %d refused and %d limited, want %d in all", refused.Load(), limited.Load(), n)
+	}
+	var rl *data.RateLimitError
+	if _, err := services[1].Login(t.Context(), slug, "ada@example.com", password, client); !errors.As(err, &rl) {
+		t.Fatalf("right password while limited: got %v, want RateLimitError", err)
+	}
+	f.clock.Advance(time.Duration(rl.RetryAfterSeconds) * time.Second)
+	if _, err := services[0].Login(t.Context(), slug, "ada@example.com", password, client); err != nil {
+		t.Fatalf("after the wait: got %v, want nil", err)
+	}
+	// The success gave its attempt back: another right login passes at once.
+	if _, err := services[1].Login(t.Context(), slug, "ada@example.com", password, client); err != nil {
+		t.Errorf("second login after the wait: got %v, want nil", err)
+	}
+}

@@ -39,6 +39,9 @@ type engine struct {
 	// bucket's path below it (nil after a watch broke: anything may have
 	// changed).
 	changesBelow func(ctx context.Context, bucket string, fn func(sub [][]byte))
+	// shared is true for a store that several processes share: what must
+	// hold across them (per-account login limits) is kept in the store.
+	shared bool
 }
 
 // leadAlone is lead for an engine that one process holds.

@@ -28,7 +28,7 @@ func openEtcd(ctx context.Context, s string, now func() time.Time, opt store.Opt
 		_ = e.Close()
 		return nil, fmt.Errorf("store %s: %w", name, err)
 	}
-	return &engine{db: db, name: name, lead: e.Lead,
+	return &engine{db: db, name: name, lead: e.Lead, shared: true,
 		changes: func(ctx context.Context, bucket string) <-chan struct{} { return e.Changes(ctx, []byte(bucket)) },
 		changesBelow: func(ctx context.Context, bucket string, fn func(sub [][]byte)) {
 			e.ChangesBelow(ctx, fn, []byte(bucket))

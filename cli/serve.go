@@ -150,7 +150,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := m.Webhooks(hooks); err != nil {
 		return err
 	}
-	accounts := account.New(db, log, account.Options{OnLoginFailure: m.LoginFailed})
+	accounts := account.New(db, log, account.Options{OnLoginFailure: m.LoginFailed, SharedLimits: eng.shared})
 	pages, err := web.New(log, db, web.Options{Accounts: accounts, Wake: wake, PublicURL: cfg.publicURL()})
 	if err != nil {
 		return err

@@ -408,3 +408,19 @@ func TestCommerce_FeatureDisabled(t *testing.T) {
 	wantProblem(t, e.do(http.MethodPost, "/v1/portal/quotes/"+id+"/accept", ann, map[string]any{"signerName": "A"}), http.StatusNotFound)
 	wantStatus(t, e.do(http.MethodGet, "/v1/customer-portal/quotes/q-1", staff, nil), http.StatusOK)
 }
+
+// A null where the document takes no null is refused, in a list's
+// elements too (found by the contract test): null is not "left out".
+func TestCommerce_NullInLines(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	staff := e.admin("acme")
+	body := quoteBody("ACC-1", "Q-1", 1)
+	lines := body["lines"].([]map[string]any)
+	lines[0]["amount"] = nil
+	r := e.do(http.MethodPut, "/v1/customer-portal/quotes/q-1", staff, body)
+	wantStatus(t, r, http.StatusUnprocessableEntity)
+	if !strings.Contains(string(r.body), `"lines[0].amount"`) || !strings.Contains(string(r.body), "must not be null") {
+		t.Errorf("got %s, want lines[0].amount named as not nullable", r.body)
+	}
+}

@@ -234,6 +234,20 @@ func nullMembers(t reflect.Type, body []byte, prefix string, bad map[string]stri
 			bad[prefix+name] = "must not be null"
 		case f.Type.Kind() == reflect.Struct && len(trimmed) > 0 && trimmed[0] == '{':
 			nullMembers(f.Type, trimmed, prefix+name+".", bad)
+		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct && len(trimmed) > 0 && trimmed[0] == '[':
+			// A list of objects (a record's lines): each element's members.
+			var items []json.RawMessage
+			if json.Unmarshal(trimmed, &items) != nil {
+				continue
+			}
+			for j, item := range items {
+				if len(bad) >= data.MaxFieldErrors {
+					break
+				}
+				if item = bytes.TrimSpace(item); len(item) > 0 && item[0] == '{' {
+					nullMembers(f.Type.Elem(), item, prefix+name+"["+strconv.Itoa(j)+"].", bad)
+				}
+			}
 		}
 	}
 }

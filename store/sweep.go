@@ -90,6 +90,14 @@ func (db *DB) Sweep(ctx context.Context) (SweepResult, error) {
 			r.ResetTokens, err = deleteWhere(tx.Bucket(bResetTokens), batch, func(v []byte) (bool, error) {
 				return resetTokenDead(v, now), nil
 			})
+			if err != nil {
+				return err
+			}
+			// Login limits kept in the store (several processes on
+			// etcd): a bucket that is full again is forgotten.
+			if limits := tx.Bucket(bLoginLimits); limits != nil {
+				_, err = deleteWhere(limits, batch, func(v []byte) (bool, error) { return loginLimitFull(v, now), nil })
+			}
 			return err
 		})
 		if err != nil {
