@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -199,5 +200,163 @@ func TestMigrate_Etcd(t *testing.T) {
 	}
 	if out, stderr, err := runCmd(t, "check", "--db", back); err != nil {
 		t.Fatalf("check of the copy: %v\n%s%s", err, out, stderr)
+	}
+}
+
+// TestServe_EtcdLeaderStop: under a write load through two portal
+// processes, the etcd leader stops. Every request is answered 201 or 503
+// with Retry-After (never another status); every acknowledged invitation
+// is there afterwards; writes succeed again by themselves after the
+// election; the installation checks clean.
+func TestServe_EtcdLeaderStop(t *testing.T) {
+	cluster := etcdtest.Shared(t)
+	url := etcdtest.URL(t)
+	env := map[string]string{"PORTAL_STORE": url + "?request_timeout=2s"}
+	nodes := []*served{startServe(t, env), startServe(t, env)}
+	for _, n := range nodes {
+		n.waitReady()
+	}
+	tok := nodes[0].token("acme", "portal:read portal:write")
+
+	var mu sync.Mutex
+	var acked []string
+	var unavailable int
+	progress := make(chan struct{}, 1)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				node := nodes[(w+i)%2]
+				req, _ := http.NewRequest(http.MethodPost, node.url+"/v1/customer-portal/invitations",
+					strings.NewReader(fmt.Sprintf(`{"email":"w%d-%d@example.com"}`, w, i)))
+				req.Header.Set("Authorization", "Bearer "+tok)
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Errorf("invite: %v", err)
+					return
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				switch {
+				case resp.StatusCode == http.StatusCreated:
+					var inv struct{ ID string }
+					_ = json.Unmarshal(body, &inv)
+					mu.Lock()
+					acked = append(acked, inv.ID)
+					mu.Unlock()
+					select {
+					case progress <- struct{}{}:
+					default:
+					}
+				case resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "":
+					mu.Lock()
+					unavailable++
+					mu.Unlock()
+				default:
+					t.Errorf("invite during the election: got %d %s, want 201 or 503 with Retry-After", resp.StatusCode, body)
+					return
+				}
+			}
+		})
+	}
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked)
+	}
+	waitAcks := func(n int, what string) {
+		deadline := time.After(60 * time.Second)
+		for count() < n {
+			select {
+			case <-progress:
+			case <-deadline:
+				t.Fatalf("%s: %d acknowledged writes, want %d", what, count(), n)
+			}
+		}
+	}
+	waitAcks(20, "before the stop")
+	stopped := cluster.StopLeader(t) // returns once another member leads
+	elected := time.Now()
+	before := count()
+	waitAcks(before+1, "after the election")
+	recovered := time.Since(elected)
+	waitAcks(before+20, "after the election")
+	close(stop)
+	wg.Wait()
+	cluster.Restart(t, stopped)
+	mu.Lock()
+	t.Logf("%d acknowledged, %d answered 503; the first write acknowledged %v after the new leader", len(acked), unavailable, recovered)
+	ids := append([]string(nil), acked...)
+	mu.Unlock()
+
+	for _, id := range ids {
+		if status, body := nodes[1].do(http.MethodGet, "/v1/customer-portal/invitations/"+id, tok, ""); status != http.StatusOK {
+			t.Errorf("acknowledged invitation %s: got %d %s, want it stored", id, status, body)
+		}
+	}
+	for _, n := range nodes {
+		if err := n.stop(); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	}
+	if out, stderr, err := runCmd(t, "check", "--store", url); err != nil {
+		t.Fatalf("check --store: %v\n%s%s", err, out, stderr)
+	}
+}
+
+// TestServe_EtcdAcceptRace: one invitation accepted 20 times at once,
+// through two portal processes: exactly one acceptance succeeds; the
+// others are told the link is used (or to slow down), and one user is
+// active.
+func TestServe_EtcdAcceptRace(t *testing.T) {
+	env := map[string]string{"PORTAL_STORE": etcdtest.URL(t)}
+	nodes := []*served{startServe(t, env), startServe(t, env)}
+	tok := nodes[0].token("acme", "portal:read portal:write")
+	status, body := nodes[0].do(http.MethodPost, "/v1/customer-portal/invitations", tok, `{"email":"race@example.com"}`)
+	if status != http.StatusCreated {
+		t.Fatalf("invite: %d %s", status, body)
+	}
+	var inv struct{ AcceptURL string }
+	if err := json.Unmarshal(body, &inv); err != nil {
+		t.Fatal(err)
+	}
+	_, query, _ := strings.Cut(inv.AcceptURL, "token=")
+	accept := fmt.Sprintf(`{"token":%q,"password":"a long passphrase for the race"}`, query)
+	const n = 20
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			s, _, err := nodes[i%2].try(http.MethodPost, "/v1/portal/invitations/accept", "", accept)
+			if err != nil {
+				t.Errorf("accept: %v", err)
+			}
+			statuses[i] = s
+		})
+	}
+	wg.Wait()
+	ok := 0
+	for _, s := range statuses {
+		switch s {
+		case http.StatusOK, http.StatusCreated:
+			ok++
+		case http.StatusGone, http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		default:
+			t.Errorf("accept: got %d, want success, 410, 429 or 503", s)
+		}
+	}
+	if ok != 1 {
+		t.Errorf("got %d successful acceptances of one invitation (%v), want exactly 1", ok, statuses)
+	}
+	status, body = nodes[1].do(http.MethodGet, "/v1/customer-portal/users?status=active", tok, "")
+	if status != http.StatusOK || strings.Count(string(body), "race@example.com") != 1 {
+		t.Errorf("active users: got %d %s, want the one user", status, body)
 	}
 }

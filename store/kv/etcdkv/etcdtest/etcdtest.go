@@ -146,3 +146,57 @@ func URL(t testing.TB) string {
 	}
 	return "etcd://" + strings.Join(hosts, ",") + Prefix(t)
 }
+
+// Leader is the index of the member that leads now, waiting for an
+// election if none does.
+func (c *Cluster) Leader(t testing.TB) int {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		var changed []<-chan struct{}
+		for i, e := range c.Members {
+			if e == nil {
+				continue
+			}
+			if e.Server.Leader() == e.Server.MemberID() {
+				return i
+			}
+			changed = append(changed, e.Server.LeaderChangedNotify())
+		}
+		// Wait for the next change of leader seen by any member.
+		select {
+		case <-changed[0]:
+		case <-deadline:
+			t.Fatal("no etcd member leads")
+		}
+	}
+}
+
+// StopLeader stops the member that leads and waits until another one
+// does; it returns the stopped member's index, for Restart.
+func (c *Cluster) StopLeader(t testing.TB) int {
+	t.Helper()
+	i := c.Leader(t)
+	c.Members[i].Close()
+	c.Members[i] = nil
+	c.Leader(t)
+	return i
+}
+
+// Restart starts member i again, after StopLeader, and waits until it is
+// ready.
+func (c *Cluster) Restart(t testing.TB, i int) {
+	t.Helper()
+	cfg := c.Configs[i]
+	cfg.ClusterState = embed.ClusterStateFlagExisting
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		t.Fatalf("restart member %d: %v", i, err)
+	}
+	c.Members[i] = e
+	select {
+	case <-e.Server.ReadyNotify():
+	case <-time.After(30 * time.Second):
+		t.Fatalf("restarted member %d not ready", i)
+	}
+}
