@@ -248,14 +248,33 @@ func principal(r *http.Request) auth.Principal {
 	return p
 }
 
-// requireRead and requireWrite guard handlers by the caller's permission:
-// every GET needs read, everything else needs write.
+// readOnlyPosts are the staff routes that take a body by POST but change
+// nothing, so read permission is enough for them.
+var readOnlyPosts = map[string]bool{
+	"/v1/customer-portal/kb/preview": true,
+}
+
+// readOnlyPost reports whether r matched one of readOnlyPosts.
+func readOnlyPost(r *http.Request) bool {
+	if r.Method != http.MethodPost {
+		return false
+	}
+	route := mux.CurrentRoute(r)
+	if route == nil {
+		return false
+	}
+	tpl, err := route.GetPathTemplate()
+	return err == nil && readOnlyPosts[tpl]
+}
+
+// requirePermission guards handlers by the caller's permission: every GET
+// and the readOnlyPosts need read, everything else needs write.
 func requirePermission(log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			p := principal(r)
 			var err error
-			if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			if r.Method == http.MethodGet || r.Method == http.MethodHead || readOnlyPost(r) {
 				err = p.RequireRead()
 			} else {
 				err = p.RequireWrite()
