@@ -41,23 +41,33 @@ func TestBrowser_HelpArticles(t *testing.T) {
 	}
 	admin.shot("kb-01-admin-empty-form")
 
-	// A slug the client lets through but the server refuses shows at its
-	// field: the server's message, not the console's.
-	admin.do(chromedp.SendKeys(css("#art-title"), "Paying your invoices"), chromedp.SetValue(css("#art-slug"), "taken"),
-		chromedp.SetValue(css("#art-body"), "x"))
+	// What only the server checks shows at its field, in the server's
+	// words: a category pasted with an invisible direction override, then a
+	// slug another article holds.
 	if err := e.db.CreateArticle(ctx, testTenant, "test", &data.Article{Title: "Other", Slug: "taken", Status: data.ArticleDraft}); err != nil {
 		t.Fatal(err)
 	}
-	admin.do(chromedp.Click(css("#article-save")))
-	admin.waitFor(`(document.getElementById('art-slug-error') || {}).textContent !== undefined && document.getElementById('art-slug-error').textContent.includes('taken')`,
-		"the server's conflict shows at the slug")
-	if admin.eval(`!!document.getElementById('art-title-error')`) {
-		t.Error("the title error stayed after the title was given")
+	admin.do(chromedp.SendKeys(css("#art-title"), "Paying your invoices"), chromedp.SetValue(css("#art-slug"), "taken"),
+		chromedp.SetValue(css("#art-category"), "Billing\u202e"), chromedp.SetValue(css("#art-body"), "x"),
+		chromedp.Click(css("#article-save")), chromedp.WaitVisible(css("#art-category-error")))
+	if got := admin.text("#art-category-error"); !strings.Contains(got, "direction overrides") {
+		t.Errorf("got category error %q, want the server's rule", got)
+	}
+	if admin.eval(`!!document.getElementById('art-title-error') || !!document.getElementById('art-slug-error')`) {
+		t.Error("the title or slug error stayed after they were given")
+	}
+	admin.do(chromedp.SetValue(css("#art-category"), "Billing"), chromedp.Click(css("#article-save")),
+		chromedp.WaitVisible(css("#art-slug-error")))
+	if got := admin.text("#art-slug-error"); !strings.Contains(got, "taken") {
+		t.Errorf("got slug error %q, want the server's conflict", got)
+	}
+	if !admin.eval(`document.activeElement.id === 'art-slug' && !document.getElementById('art-category-error')`) {
+		t.Error("after the conflict the slug is not focused, or the category error stayed")
 	}
 
 	md := "# Invoices\n\nYou can download your **invoices** from the *Billing* page.\n\n" +
 		"<script>document.title = 'owned'</script>\n\n[x](javascript:alert(1)) and [the billing page](https://example.com/billing)\n"
-	admin.do(chromedp.SetValue(css("#art-slug"), "paying-invoices"), chromedp.SetValue(css("#art-category"), "Billing"),
+	admin.do(chromedp.SetValue(css("#art-slug"), "paying-invoices"),
 		chromedp.SetValue(css("#art-body"), md), chromedp.Click(css("#article-preview-button")),
 		chromedp.WaitVisible(css("#article-preview-body strong")))
 	if got := admin.text("#article-preview-body h1"); got != "Invoices" {
@@ -79,6 +89,8 @@ func TestBrowser_HelpArticles(t *testing.T) {
 		t.Error("the script of the article ran in the console")
 	}
 	admin.shot("kb-02-admin-preview")
+	// Changing the text marks the preview as old.
+	admin.do(chromedp.SendKeys(css("#art-body"), "Questions? Open a ticket."), chromedp.WaitVisible(css("#article-preview-stale")))
 
 	// Saved as published, the article is in the list.
 	admin.do(chromedp.SetValue(css("#art-status"), "published"), chromedp.Click(css("#article-save")),
@@ -118,11 +130,24 @@ func TestBrowser_HelpArticles(t *testing.T) {
 	}
 	customer.shot("kb-05-customer-article")
 
-	// Delete asks first, then the article leaves the list.
+	// Edit changes the published article; the customer reads the change.
 	admin.do(chromedp.SetValue(css("#articles-status"), ""), chromedp.Click(css("#articles-filter button[type=submit]")),
-		chromedp.WaitVisible(css(`tr[data-article="paying-invoices"] .btn-danger`)),
+		chromedp.WaitVisible(css(`tr[data-article="paying-invoices"] button`)),
+		chromedp.Click(css(`tr[data-article="paying-invoices"] button`)), chromedp.WaitVisible(css("#article-delete")))
+	admin.waitFor(`document.getElementById('art-body').value.includes('download your **invoices**') && document.getElementById('art-status').value === 'published'`,
+		"the editor holds the saved article")
+	admin.do(chromedp.SetValue(css("#art-title"), "Paying and printing your invoices"), chromedp.Click(css("#article-save")))
+	admin.waitFor(`document.getElementById('article-editor').hidden && document.querySelector('tr[data-article="paying-invoices"]').textContent.includes('Paying and printing')`,
+		"the list shows the new title")
+	customer.do(chromedp.Reload(), chromedp.WaitVisible(css("#page-title")))
+	if got := customer.text("#page-title"); got != "Paying and printing your invoices" {
+		t.Errorf("after the edit the customer reads %q", got)
+	}
+
+	// Delete asks first, then the article leaves the list.
+	admin.do(chromedp.WaitVisible(css(`tr[data-article="paying-invoices"] .btn-danger`)),
 		chromedp.Click(css(`tr[data-article="paying-invoices"] .btn-danger`)), chromedp.WaitVisible(css("#confirm")))
-	if got := admin.text("#confirm-title"); !strings.Contains(got, "Paying your invoices") {
+	if got := admin.text("#confirm-title"); !strings.Contains(got, "Paying and printing your invoices") {
 		t.Errorf("got confirmation %q, want one naming the article", got)
 	}
 	admin.do(chromedp.Click(css("#confirm-ok")))

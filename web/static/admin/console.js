@@ -824,6 +824,7 @@
 
   function clearPreview() {
     $('article-preview-body').replaceChildren();
+    $('article-preview-stale').hidden = true;
     $('article-preview').hidden = true;
   }
 
@@ -902,6 +903,9 @@
   $('article-close').addEventListener('click', function () { closeEditor(); $('panel-articles').focus(); });
   $('article-delete').addEventListener('click', function () { if (currentArticle) deleteArticle(currentArticle); });
   $('articles-filter').addEventListener('submit', function (ev) { ev.preventDefault(); loadList('articles', true).catch(fail); });
+  $('art-body').addEventListener('input', function () {
+    if (!$('article-preview').hidden) $('article-preview-stale').hidden = false;
+  });
   $('art-slug').addEventListener('input', function () { slugTouched = $('art-slug').value !== ''; });
   $('art-title').addEventListener('input', function () {
     if (!slugTouched) $('art-slug').value = slugify($('art-title').value);
@@ -922,6 +926,7 @@
       var out = $('article-preview-body');
       out.replaceChildren.apply(out, Array.prototype.slice.call(doc.body.childNodes));
       if (!out.childNodes.length) out.append(el('p', { class: 'muted', text: 'The text is empty.' }));
+      $('article-preview-stale').hidden = true;
       $('article-preview').hidden = false;
       $('article-preview').focus();
     } catch (e) {
