@@ -248,13 +248,8 @@ func principal(r *http.Request) auth.Principal {
 	return p
 }
 
-// readOnlyPosts are the staff routes that take a body by POST but change
-// nothing, so read permission is enough for them.
-var readOnlyPosts = map[string]bool{
-	"/v1/customer-portal/kb/preview": true,
-}
-
-// readOnlyPost reports whether r matched one of readOnlyPosts.
+// readOnlyPost reports whether r matched a staff route that takes a body by
+// POST but changes nothing, so that read permission is enough for it.
 func readOnlyPost(r *http.Request) bool {
 	if r.Method != http.MethodPost {
 		return false
@@ -264,11 +259,18 @@ func readOnlyPost(r *http.Request) bool {
 		return false
 	}
 	tpl, err := route.GetPathTemplate()
-	return err == nil && readOnlyPosts[tpl]
+	if err != nil {
+		return false
+	}
+	switch tpl {
+	case "/v1/customer-portal/kb/preview":
+		return true
+	}
+	return false
 }
 
 // requirePermission guards handlers by the caller's permission: every GET
-// and the readOnlyPosts need read, everything else needs write.
+// and each readOnlyPost need read, everything else needs write.
 func requirePermission(log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
