@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -137,7 +138,7 @@ func TestBrowser_HelpArticles(t *testing.T) {
 	admin.waitFor(`document.getElementById('art-body').value.includes('download your **invoices**') && document.getElementById('art-status').value === 'published'`,
 		"the editor holds the saved article")
 	admin.do(chromedp.SetValue(css("#art-title"), "Paying and printing your invoices"), chromedp.Click(css("#article-save")))
-	admin.waitFor(`document.getElementById('article-editor').hidden && document.querySelector('tr[data-article="paying-invoices"]').textContent.includes('Paying and printing')`,
+	admin.waitFor(`document.getElementById('article-editor').hidden && (document.querySelector('tr[data-article="paying-invoices"]')?.textContent ?? '').includes('Paying and printing')`,
 		"the list shows the new title")
 	customer.do(chromedp.Reload(), chromedp.WaitVisible(css("#page-title")))
 	if got := customer.text("#page-title"); got != "Paying and printing your invoices" {
@@ -153,6 +154,19 @@ func TestBrowser_HelpArticles(t *testing.T) {
 	admin.do(chromedp.Click(css("#confirm-ok")))
 	admin.waitFor(`!document.querySelector('tr[data-article="paying-invoices"]') && !!document.querySelector('tr[data-article="taken"]')`,
 		"the deleted article leaves the list")
+
+	// The list pages by 25: Load more brings the rest.
+	for i := range 30 {
+		a := &data.Article{Title: fmt.Sprintf("Draft %02d", i), Slug: fmt.Sprintf("draft-%02d", i), Status: data.ArticleDraft}
+		if err := e.db.CreateArticle(ctx, testTenant, "test", a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	admin.do(chromedp.Click(css(`[data-refresh="articles"]`)), chromedp.WaitVisible(css("#articles-more")))
+	admin.waitFor(`document.querySelectorAll('#articles-body tr').length === 25`, "the first page holds 25 articles")
+	admin.do(chromedp.Click(css("#articles-more")))
+	admin.waitFor(`document.querySelectorAll('#articles-body tr').length === 31 && document.getElementById('articles-more').hidden`,
+		"Load more brings the other 6")
 
 	admin.checkClean()
 	customer.checkClean()
