@@ -860,9 +860,12 @@
       'The article leaves the Help page and its search at once, and its address ' + a.slug + ' is free again. This cannot be undone.',
       'Delete article', async function () {
         await api('DELETE', API + '/kb/articles/' + encodeURIComponent(a.id));
-        if (currentArticle && currentArticle.id === a.id) closeEditor();
+        var editing = currentArticle && currentArticle.id === a.id;
+        if (editing) closeEditor();
         toast('“' + a.title + '” was deleted.');
         await loadList('articles', true);
+        // The editor's Delete button is hidden now: focus goes to the panel.
+        if (editing) $('panel-articles').focus();
       });
   }
 
