@@ -68,13 +68,8 @@ func (a Article) Validate() error {
 	if p := ArticleCategoryProblem(a.Category); p != "" {
 		bad.Add("category", p)
 	}
-	switch {
-	case len(a.Body) > MaxArticleBody:
-		bad.Add("body", "must be at most "+strconv.Itoa(MaxArticleBody)+" bytes")
-	default:
-		// The body is counted in bytes above, so the character bound here
-		// never binds first.
-		checkText(bad, "body", a.Body, MaxArticleBody, true)
+	if p := ArticleBodyProblem(a.Body); p != "" {
+		bad.Add("body", p)
 	}
 	if !a.Status.Valid() {
 		bad.Add("status", "must be draft or published")
@@ -93,6 +88,17 @@ func ArticleSlugProblem(s string) string {
 		return "must be lowercase letters and digits in words joined by single hyphens, such as reset-your-password"
 	}
 	return ""
+}
+
+// ArticleBodyProblem says what is wrong with an article's Markdown, or "":
+// at most MaxArticleBody bytes of valid text, line breaks allowed.
+func ArticleBodyProblem(body string) string {
+	if len(body) > MaxArticleBody {
+		return "must be at most " + strconv.Itoa(MaxArticleBody) + " bytes"
+	}
+	// The body is counted in bytes above, so the character bound here never
+	// binds first.
+	return textRule(body, MaxArticleBody, true)
 }
 
 // ArticleCategoryProblem says what is wrong with an article category, or

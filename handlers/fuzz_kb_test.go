@@ -11,7 +11,7 @@ import (
 var articleSlugForm = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 
 // FuzzDecodeArticleRequest feeds the decoders of the article bodies: a new
-// article and a patch. Errors are fine; a panic fails, so does a success
+// article, a patch and a preview. Errors are fine; a panic fails, so does a success
 // that does not survive a re-encode, and so does an article the rules
 // accept with a slug, title or body outside the documented bounds.
 func FuzzDecodeArticleRequest(f *testing.F) {
@@ -26,6 +26,8 @@ func FuzzDecodeArticleRequest(f *testing.F) {
 		`{"title": "t", "slug": "a", "html": "<script>"}`,
 		`{"status": "draft"}`,
 		`{"body": null}`,
+		`{"body": "<script>alert(1)</script> [x](javascript:alert(1))"}`,
+		"{\"body\": \"a\\u0000b\"}",
 		`{"slug": "a"} {}`,
 		"{\"title\": \"J\xf6rg\", \"slug\": \"a\"}",
 		`{"title": `,
@@ -48,6 +50,12 @@ func FuzzDecodeArticleRequest(f *testing.F) {
 		}
 		if req, err := decodeBytes[articlePatchRequest](body); err == nil {
 			roundTrip(t, req)
+		}
+		if req, err := decodeBytes[articlePreviewRequest](body); err == nil {
+			roundTrip(t, req)
+			if data.ArticleBodyProblem(req.Body) == "" && (len(req.Body) > data.MaxArticleBody || !data.MultiLine(req.Body)) {
+				t.Fatalf("preview body %q passes the rules, want it refused", req.Body)
+			}
 		}
 	})
 }

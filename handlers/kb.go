@@ -96,6 +96,36 @@ func (s *server) handleArticleCreate() http.Handler {
 	})
 }
 
+// articlePreviewRequest is the body of POST /v1/customer-portal/kb/preview.
+type articlePreviewRequest struct {
+	Body string `json:"body"`
+}
+
+func (articlePreviewRequest) requiredMembers() []string { return []string{"body"} }
+
+// articlePreview is the answer of POST /v1/customer-portal/kb/preview.
+type articlePreview struct {
+	HTML string `json:"html"`
+}
+
+// handleArticlePreview renders Markdown as an article's HTML, the way
+// customers will read it, and stores nothing.
+func (s *server) handleArticlePreview() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, err := decode[articlePreviewRequest](w, r)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		html, err := s.db.PreviewArticle(req.Body)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		encode(w, r, s.log, http.StatusOK, articlePreview{HTML: html})
+	})
+}
+
 func (s *server) handleArticleList() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		lp, err := s.cursors.parseList(r, "kb-articles", "status", "category")

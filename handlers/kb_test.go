@@ -193,6 +193,80 @@ func TestArticles_StaffErrors(t *testing.T) {
 	wantProblem(t, e.do(http.MethodDelete, articlesPath+"/"+a.ID, reader, nil), http.StatusForbidden)
 }
 
+func TestArticles_Preview(t *testing.T) {
+	t.Parallel()
+	e := newFastEnv(t)
+	acme := e.admin("acme")
+	reader := e.tokenFor("acme", "portal:read")
+	const previewPath = "/v1/customer-portal/kb/preview"
+	md := "# Invoices\n\nPay your **invoices** online. <script>alert(1)</script> [bad](javascript:alert(1)) <img src=x onerror=alert(1)>"
+
+	// A reader may preview: it writes nothing.
+	r := e.do(http.MethodPost, previewPath, reader, map[string]any{"body": md})
+	wantStatus(t, r, http.StatusOK)
+	var got struct {
+		HTML string `json:"html"`
+	}
+	r.decode(t, &got)
+	for _, bad := range []string{"<script", "javascript:", "onerror", "<img"} {
+		if strings.Contains(got.HTML, bad) {
+			t.Errorf("preview holds %q: %q", bad, got.HTML)
+		}
+	}
+	if !strings.Contains(got.HTML, "<strong>invoices</strong>") || !strings.Contains(got.HTML, ">Invoices</h1>") {
+		t.Errorf("got preview %q, want the Markdown formatted", got.HTML)
+	}
+	var list struct {
+		Data []articleJSON `json:"data"`
+	}
+	r = e.do(http.MethodGet, articlesPath, acme, nil)
+	wantStatus(t, r, http.StatusOK)
+	r.decode(t, &list)
+	if len(list.Data) != 0 {
+		t.Errorf("after a preview got articles %+v, want none", list.Data)
+	}
+	// The preview is exactly the HTML the article gets when written.
+	a := e.writeArticle(acme, map[string]any{"title": "Paying invoices", "slug": "paying-invoices", "body": md})
+	if a.HTML != got.HTML {
+		t.Errorf("article html %q, preview %q: want the same", a.HTML, got.HTML)
+	}
+
+	tests := []struct {
+		name   string
+		token  string
+		body   any
+		status int
+		field  string
+	}{
+		{"empty body", acme, map[string]any{"body": ""}, http.StatusOK, ""},
+		{"body at the limit", acme, map[string]any{"body": strings.Repeat("b", 200<<10)}, http.StatusOK, ""},
+		{"body too large for an article", acme, map[string]any{"body": strings.Repeat("b", 200<<10+1)}, http.StatusUnprocessableEntity, "body"},
+		{"NUL in the body", acme, map[string]any{"body": "a\x00b"}, http.StatusUnprocessableEntity, "body"},
+		{"body missing", acme, map[string]any{}, http.StatusUnprocessableEntity, "body"},
+		{"unknown member", acme, map[string]any{"body": "x", "title": "t"}, http.StatusUnprocessableEntity, "title"},
+		{"request too large", acme, map[string]any{"body": strings.Repeat("b", 1<<20)}, http.StatusRequestEntityTooLarge, ""},
+		{"no token", "", map[string]any{"body": "x"}, http.StatusUnauthorized, ""},
+		{"no scope", e.tokenFor("acme", "profile"), map[string]any{"body": "x"}, http.StatusForbidden, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := e.do(http.MethodPost, previewPath, tt.token, tt.body)
+			if tt.status == http.StatusOK {
+				wantStatus(t, r, http.StatusOK)
+				return
+			}
+			p := wantProblem(t, r, tt.status)
+			if tt.field != "" {
+				if _, ok := fieldErrors(t, p)[tt.field]; !ok {
+					t.Errorf("got %v, want an error for %s", p, tt.field)
+				}
+			}
+		})
+	}
+	// GET is no preview.
+	wantProblem(t, e.do(http.MethodGet, previewPath, acme, nil), http.StatusMethodNotAllowed)
+}
+
 func TestArticles_Search(t *testing.T) {
 	t.Parallel()
 	e := newFastEnv(t)

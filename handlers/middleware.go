@@ -248,14 +248,35 @@ func principal(r *http.Request) auth.Principal {
 	return p
 }
 
-// requireRead and requireWrite guard handlers by the caller's permission:
-// every GET needs read, everything else needs write.
+// readOnlyPost reports whether r matched a staff route that takes a body by
+// POST but changes nothing, so that read permission is enough for it.
+func readOnlyPost(r *http.Request) bool {
+	if r.Method != http.MethodPost {
+		return false
+	}
+	route := mux.CurrentRoute(r)
+	if route == nil {
+		return false
+	}
+	tpl, err := route.GetPathTemplate()
+	if err != nil {
+		return false
+	}
+	switch tpl {
+	case "/v1/customer-portal/kb/preview":
+		return true
+	}
+	return false
+}
+
+// requirePermission guards handlers by the caller's permission: every GET
+// and each readOnlyPost need read, everything else needs write.
 func requirePermission(log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			p := principal(r)
 			var err error
-			if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			if r.Method == http.MethodGet || r.Method == http.MethodHead || readOnlyPost(r) {
 				err = p.RequireRead()
 			} else {
 				err = p.RequireWrite()

@@ -194,6 +194,7 @@ func newRouter(log *slog.Logger, db *store.DB, v *auth.Verifier, opt Options) *m
 	get(admin, "/kb/articles/{id}", s.handleArticleGet())
 	admin.Handle("/kb/articles/{id}", s.handleArticlePatch()).Methods(http.MethodPatch)
 	admin.Handle("/kb/articles/{id}", s.handleArticleDelete()).Methods(http.MethodDelete)
+	admin.Handle("/kb/preview", s.handleArticlePreview()).Methods(http.MethodPost)
 
 	contacts := r.PathPrefix("/v1/contacts").Subrouter()
 	contacts.Use(authenticateStaff(log, v), requirePermission(log))

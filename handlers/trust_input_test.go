@@ -149,6 +149,7 @@ func TestInput_InvalidUTF8(t *testing.T) {
 		"PATCH /v1/customer-portal/webhooks/{id}":               `{"description":"` + bad + `"}`,
 		"POST /v1/customer-portal/kb/articles":                  `{"title":"t","slug":"s","body":"` + bad + `"}`,
 		"PATCH /v1/customer-portal/kb/articles/{id}":            `{"title":"` + bad + `"}`,
+		"POST /v1/customer-portal/kb/preview":                   `{"body":"` + bad + `"}`,
 	}
 	for _, br := range trustBodyRoutes(t, e, a) {
 		body, ok := bodies[br.route]

@@ -493,6 +493,21 @@ var tenancyMatrix = map[string]func(tpl string) tenancyProbe{
 			trustNoLeak(t, "write an article with a's slug", r, a, a.articleSlug)
 		}
 	},
+	"POST /v1/customer-portal/kb/preview": func(tpl string) tenancyProbe {
+		return func(t *testing.T, e *trustEnv, a, b *trustOrg) {
+			// A preview reads nothing of an organization: the same Markdown
+			// renders the same for a's staff and b's, and shows nothing of a's.
+			md := map[string]any{"body": "# Invoices\n\nOpen **Billing**."}
+			rb := e.do(http.MethodPost, tpl, b.token, md)
+			trustWantStatus(t, "preview by b", rb, http.StatusOK)
+			trustNoLeak(t, "preview by b", rb, a)
+			ra := e.do(http.MethodPost, tpl, a.token, md)
+			trustWantStatus(t, "preview by a", ra, http.StatusOK)
+			if hb, ha := rb.object(t)["html"], ra.object(t)["html"]; hb != ha || hb == "" {
+				t.Errorf("preview: b got %q, a got %q, want the same HTML", hb, ha)
+			}
+		}
+	},
 
 	"GET /v1/contacts": trustList(),
 	"POST /v1/contacts": func(tpl string) tenancyProbe {

@@ -119,6 +119,7 @@ var endpoints = []struct {
 	{http.MethodGet, "/v1/customer-portal/kb/articles/{id}", read},
 	{http.MethodHead, "/v1/customer-portal/kb/articles/{id}", read},
 	{http.MethodPatch, "/v1/customer-portal/kb/articles/{id}", write},
+	{http.MethodPost, "/v1/customer-portal/kb/preview", read},
 	{http.MethodGet, "/v1/portal/kb/articles", session},
 	{http.MethodHead, "/v1/portal/kb/articles", session},
 	{http.MethodGet, "/v1/portal/kb/articles/{slug}", session},

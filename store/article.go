@@ -118,6 +118,20 @@ func (db *DB) CreateArticle(ctx context.Context, tenant data.TenantID, actor str
 	return db.indexArticle(ctx, tenant, out)
 }
 
+// PreviewArticle renders body as an article's HTML exactly as CreateArticle
+// and UpdateArticle store it, rendered and sanitized, and writes nothing. A
+// body no article may have is refused with the same field error.
+func (db *DB) PreviewArticle(body string) (string, error) {
+	bad := &data.FieldErrors{}
+	if p := data.ArticleBodyProblem(body); p != "" {
+		bad.Add("body", p)
+	}
+	if err := bad.Err(); err != nil {
+		return "", err
+	}
+	return db.render.HTML(body), nil
+}
+
 // Article returns the organization's article id, draft or published.
 func (db *DB) Article(ctx context.Context, tenant data.TenantID, id string) (data.Article, error) {
 	var a data.Article

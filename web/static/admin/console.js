@@ -1,7 +1,9 @@
 // Admin console of the customer portal: a thin client of the JSON admin API.
 // No framework and no build step. The page is served with a CSP that allows
 // no inline script or style, so the DOM is built with createElement and
-// textContent only (never innerHTML), and charts are SVG with attributes.
+// textContent only (never innerHTML), and charts are SVG with attributes. The
+// one exception is an article's preview: HTML the server rendered and
+// sanitized, parsed inert with DOMParser (nothing in it runs) and moved in.
 (function () {
   'use strict';
 
@@ -178,7 +180,8 @@
     sessions: function () { return loadList('sessions', true); },
     audit: function () { return loadList('audit', true); },
     tickets: function () { return loadList('tickets', true); },
-    documents: function () { return loadList('documents', true); }
+    documents: function () { return loadList('documents', true); },
+    articles: function () { return loadList('articles', true); }
   };
 
   function tabs() { return Array.prototype.slice.call(document.querySelectorAll('[role="tab"]')); }
@@ -517,7 +520,8 @@
     sessions: { path: API + '/sessions', params: function () { return {}; }, row: sessionRow },
     audit: { path: API + '/audit', params: function () { return {}; }, row: auditRow },
     tickets: { path: API + '/tickets', params: function () { return formParams('tickets-filter'); }, row: ticketRow },
-    documents: { path: API + '/documents', params: function () { return {}; }, row: documentRow }
+    documents: { path: API + '/documents', params: function () { return {}; }, row: documentRow },
+    articles: { path: API + '/kb/articles', params: function () { return formParams('articles-filter'); }, row: articleRow }
   };
 
   async function loadList(name, reset) {
@@ -793,6 +797,175 @@
       el('td', { text: d.title }), el('td', { title: d.contentType, text: d.fileName }), el('td', { text: size(d.size) }),
       el('td', { text: d.accountId || 'Every customer' }), el('td', {}, when(d.createdAt)), actions);
   }
+
+  // --- help articles: list, Markdown editor with preview, save, delete -------
+
+  var ARTICLE_FIELDS = ['title', 'slug', 'category', 'status', 'body'];
+  var MAX_ARTICLE_BODY = 200 * 1024; // bytes, as the server counts them
+  var SLUG_RE = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
+  var currentArticle = null; // the article being edited; null for a new one
+  var slugTouched = false;
+
+  function slugify(s) {
+    return s.normalize('NFKD').replace(/[\u0300-\u036f]/g, '').toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 100).replace(/-+$/, '');
+  }
+
+  function articleRow(a) {
+    var actions = el('td', { class: 'row-actions' },
+      actionButton('Edit', a.title, '', function () { editArticle(a.id).catch(fail); }),
+      actionButton('Delete', a.title, 'danger', function () { deleteArticle(a); }));
+    return el('tr', { 'data-article': a.slug },
+      el('td', { text: a.title }), el('td', {}, el('code', { text: a.slug })), el('td', { text: a.category || '—' }),
+      el('td', {}, badge(a.status)), el('td', {}, when(a.updatedAt)), actions);
+  }
+
+  function articleForm() { return $('article-form'); }
+
+  function clearPreview() {
+    $('article-preview-body').replaceChildren();
+    $('article-preview-stale').hidden = true;
+    $('article-preview').hidden = true;
+  }
+
+  function openEditor(a) {
+    var f = articleForm();
+    currentArticle = a;
+    clearErrors(f, $('article-summary'));
+    clearPreview();
+    f.reset();
+    ARTICLE_FIELDS.forEach(function (name) {
+      f.elements.namedItem(name).value = a ? (a[name] || '') : (name === 'status' ? 'draft' : '');
+    });
+    slugTouched = !!a;
+    $('article-editor-title').textContent = a ? 'Edit “' + a.title + '”' : 'New article';
+    $('article-delete').hidden = !a;
+    $('article-editor').hidden = false;
+    $('art-title').focus();
+  }
+
+  function closeEditor() {
+    currentArticle = null;
+    clearPreview();
+    $('article-editor').hidden = true;
+  }
+
+  async function editArticle(id) {
+    var a = (await api('GET', API + '/kb/articles/' + encodeURIComponent(id))).data;
+    openEditor(a);
+  }
+
+  function deleteArticle(a) {
+    confirmThen('Delete “' + a.title + '”?',
+      'The article leaves the Help page and its search at once, and its address ' + a.slug + ' is free again. This cannot be undone.',
+      'Delete article', async function () {
+        await api('DELETE', API + '/kb/articles/' + encodeURIComponent(a.id));
+        var editing = currentArticle && currentArticle.id === a.id;
+        if (editing) closeEditor();
+        toast('“' + a.title + '” was deleted.');
+        await loadList('articles', true);
+        // The editor's Delete button is hidden now: focus goes to the panel.
+        if (editing) $('panel-articles').focus();
+      });
+  }
+
+  function articleValues() {
+    var f = articleForm(), v = {};
+    ARTICLE_FIELDS.forEach(function (name) { v[name] = f.elements.namedItem(name).value; });
+    v.title = v.title.trim();
+    v.slug = v.slug.trim();
+    v.category = v.category.trim();
+    return v;
+  }
+
+  function bodyProblems(body) {
+    var n = new TextEncoder().encode(body).length;
+    return n > MAX_ARTICLE_BODY ? [{ field: 'body', message: 'must be at most ' + MAX_ARTICLE_BODY + ' bytes (it is ' + n + ')' }] : [];
+  }
+
+  // articleProblems checks what the server would refuse anyway, so that
+  // the form answers at once.
+  function articleProblems(v) {
+    var out = [];
+    if (!v.title) out.push({ field: 'title', message: 'is required' });
+    if (!v.slug) out.push({ field: 'slug', message: 'is required' });
+    else if (!SLUG_RE.test(v.slug)) out.push({ field: 'slug', message: 'must be lowercase letters and digits in words joined by single hyphens, such as reset-your-password' });
+    return out.concat(bodyProblems(v.body));
+  }
+
+  // articleFailure shows a refused save or preview next to the fields.
+  function articleFailure(e) {
+    var f = articleForm(), summary = $('article-summary');
+    if (e.status === 422) showErrors(f, summary, e.problem.errors || [{ field: '', message: e.message, plain: true }]);
+    else if (e.status === 409) showErrors(f, summary, [{ field: 'slug', message: capital(e.message) + '.', plain: true }]);
+    else if (e.status === 413) showErrors(f, summary, [{ field: 'body', message: capital(e.message), plain: true }]);
+    else fail(e);
+  }
+
+  $('article-new').addEventListener('click', function () { openEditor(null); });
+  $('article-close').addEventListener('click', function () { closeEditor(); $('panel-articles').focus(); });
+  $('article-delete').addEventListener('click', function () { if (currentArticle) deleteArticle(currentArticle); });
+  $('articles-filter').addEventListener('submit', function (ev) { ev.preventDefault(); loadList('articles', true).catch(fail); });
+  $('art-body').addEventListener('input', function () {
+    if (!$('article-preview').hidden) $('article-preview-stale').hidden = false;
+  });
+  $('art-slug').addEventListener('input', function () { slugTouched = $('art-slug').value !== ''; });
+  $('art-title').addEventListener('input', function () {
+    if (!slugTouched) $('art-slug').value = slugify($('art-title').value);
+  });
+
+  $('article-preview-button').addEventListener('click', async function () {
+    var f = articleForm(), summary = $('article-summary'), button = $('article-preview-button');
+    clearErrors(f, summary);
+    var body = f.elements.namedItem('body').value;
+    var bad = bodyProblems(body);
+    if (bad.length) { showErrors(f, summary, bad); return; }
+    button.disabled = true;
+    try {
+      var html = (await api('POST', API + '/kb/preview', { body: body })).data.html;
+      // Sanitized by the server, the same way as the published article;
+      // DOMParser builds it inert, and its nodes are moved in as they are.
+      var doc = new DOMParser().parseFromString(html, 'text/html');
+      var out = $('article-preview-body');
+      out.replaceChildren.apply(out, Array.prototype.slice.call(doc.body.childNodes));
+      if (!out.childNodes.length) out.append(el('p', { class: 'muted', text: 'The text is empty.' }));
+      $('article-preview-stale').hidden = true;
+      $('article-preview').hidden = false;
+      $('article-preview').focus();
+    } catch (e) {
+      articleFailure(e);
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  $('article-form').addEventListener('submit', async function (ev) {
+    ev.preventDefault();
+    var f = ev.target, summary = $('article-summary'), button = $('article-save');
+    clearErrors(f, summary);
+    var v = articleValues();
+    var bad = articleProblems(v);
+    if (bad.length) { showErrors(f, summary, bad); return; }
+    button.disabled = true;
+    try {
+      var a;
+      if (currentArticle) {
+        a = (await api('PATCH', API + '/kb/articles/' + encodeURIComponent(currentArticle.id), v,
+          { 'Content-Type': 'application/merge-patch+json' })).data;
+      } else {
+        a = (await api('POST', API + '/kb/articles', v)).data;
+      }
+      toast('“' + a.title + '” is saved' + (a.status === 'published' ? ' and published: customers see it on the Help page.' : ' as a draft: customers do not see it.'));
+      closeEditor();
+      await loadList('articles', true);
+      var row = document.querySelector('tr[data-article="' + a.slug + '"] button');
+      (row || $('panel-articles')).focus();
+    } catch (e) {
+      articleFailure(e);
+    } finally {
+      button.disabled = false;
+    }
+  });
 
   start();
 })();
