@@ -36,8 +36,8 @@ const LeadTTL = 10 * time.Second
 // when the lead is lost (its lease expired: the process could not reach the
 // cluster for LeadTTL) or ctx ends; fn must then stop promptly, since
 // another process may take over. standby, when not nil, is told whether
-// this process is waiting for the lead (true) or holds it (false). Lead
-// returns when ctx has ended and fn has returned.
+// this process is waiting for the lead (true) or holds it (false), at each
+// change. Lead returns when ctx has ended and fn has returned.
 func (db *DB) Lead(ctx context.Context, name string, standby func(bool), fn func(context.Context)) {
 	if standby == nil {
 		standby = func(bool) {}
@@ -45,7 +45,7 @@ func (db *DB) Lead(ctx context.Context, name string, standby func(bool), fn func
 	key := string(append(append([]byte{}, db.prefix...), spaceLead)) + name + "/"
 	for attempt := 0; ctx.Err() == nil; attempt++ {
 		standby(true)
-		if err := db.leadOnce(ctx, key, fn); err == nil {
+		if err := db.leadOnce(ctx, key, standby, fn); err == nil {
 			attempt = 0
 		}
 		// After a failure (no cluster), wait before campaigning again.
@@ -58,11 +58,10 @@ func (db *DB) Lead(ctx context.Context, name string, standby func(bool), fn func
 		}
 		t.Stop()
 	}
-	standby(false)
 }
 
 // leadOnce campaigns once and runs fn while the lead is held.
-func (db *DB) leadOnce(ctx context.Context, key string, fn func(context.Context)) error {
+func (db *DB) leadOnce(ctx context.Context, key string, standby func(bool), fn func(context.Context)) error {
 	s, err := concurrency.NewSession(db.cli, concurrency.WithTTL(int(LeadTTL/time.Second)), concurrency.WithContext(ctx))
 	if err != nil {
 		return mapErr(err)
@@ -72,6 +71,7 @@ func (db *DB) leadOnce(ctx context.Context, key string, fn func(context.Context)
 	if err := e.Campaign(ctx, "held"); err != nil {
 		return mapErr(err)
 	}
+	standby(false)
 	lctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
