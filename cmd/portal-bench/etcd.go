@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/etcd/api/v3/version"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
@@ -49,6 +51,9 @@ func loopbackURL() (url.URL, error) {
 // startCluster starts three etcd members with their data in dir and waits
 // until they are ready.
 func startCluster(ctx context.Context, dir string) (cluster, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
 	c := &etcdCluster{dir: dir}
 	var cfgs []*embed.Config
 	var initial []string
@@ -211,4 +216,33 @@ func (c *etcdCluster) close() error {
 		e.Close()
 	}
 	return err
+}
+
+// requests sums grpc_server_handled_total of the members (they share the
+// process's default Prometheus registry) for Range and Txn.
+func (c *etcdCluster) requests() etcdRequests {
+	var out etcdRequests
+	families, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		return out
+	}
+	for _, f := range families {
+		if f.GetName() != "grpc_server_handled_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() != "grpc_method" {
+					continue
+				}
+				switch l.GetValue() {
+				case "Range":
+					out.ranges += m.GetCounter().GetValue()
+				case "Txn":
+					out.txns += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return out
 }

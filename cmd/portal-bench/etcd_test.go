@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -30,6 +31,23 @@ func TestRun_BoltAndEtcd(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %q:\n%s", want, got)
 		}
+	}
+	// The members served reads for every GET /users/{id}: the comparison's
+	// row ends with the etcd gets and transactions per request.
+	found := false
+	for _, line := range strings.Split(got, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 4 || f[0] != "GET" || f[1] != "/users/{id}" || f[len(f)-2] != "+" {
+			continue
+		}
+		found = true
+		var gets float64
+		if _, err := fmt.Sscan(f[len(f)-3], &gets); err != nil || gets < 1 {
+			t.Errorf("GET /users/{id}: got %q etcd gets per request, want at least 1", f[len(f)-3])
+		}
+	}
+	if !found {
+		t.Errorf("no GET /users/{id} row with etcd requests per request in:\n%s", got)
 	}
 	// An endpoint with any failed request prints its first error.
 	if strings.Contains(got, "first error of") || strings.Contains(got, "SERVER") {

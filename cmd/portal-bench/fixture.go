@@ -255,7 +255,7 @@ func benchSize(ctx context.Context, opt options, bin string, cl cluster, dir str
 			return r, err
 		}
 	}
-	if err := r.serve(ctx, opt, bin, dbPath, storeURL, n, bareURL, progress); err != nil {
+	if err := r.serve(ctx, opt, bin, dbPath, cl, storeURL, n, bareURL, progress); err != nil {
 		return r, err
 	}
 	// Again once the server has stopped: the disk is shared with whatever
@@ -268,9 +268,10 @@ func benchSize(ctx context.Context, opt options, bin string, cl cluster, dir str
 	return r, nil
 }
 
-// serve starts the server over dbPath (or storeURL, see startServer) and
-// measures the bare handler, the endpoints and the bare handler again.
-func (r *sizeRun) serve(ctx context.Context, opt options, bin, dbPath, storeURL string, n int, bareURL string, progress io.Writer) (err error) {
+// serve starts the server over dbPath (or storeURL on cl, see
+// startServer) and measures the bare handler, the endpoints and the bare
+// handler again.
+func (r *sizeRun) serve(ctx context.Context, opt options, bin, dbPath string, cl cluster, storeURL string, n int, bareURL string, progress io.Writer) (err error) {
 	secret := make([]byte, 32)
 	_, _ = crand.Read(secret)
 	secret = []byte(hex.EncodeToString(secret))
@@ -297,9 +298,21 @@ func (r *sizeRun) serve(ctx context.Context, opt options, bin, dbPath, storeURL 
 	run := func(t target) (result, error) {
 		fmt.Fprintf(progress, "%d users: %s...\n", n, t.name)
 		srv.startPhase()
-		res, err := measure(ctx, client, t, opt.concurrency, opt.warmup, opt.duration, &seq)
+		if opt.warmup > 0 {
+			if _, err := load(ctx, client, t, opt.concurrency, opt.warmup, &seq); err != nil {
+				return result{}, err
+			}
+		}
+		var before etcdRequests
+		if cl != nil {
+			before = cl.requests()
+		}
+		res, err := load(ctx, client, t, opt.concurrency, opt.duration, &seq)
 		if err != nil {
 			return res, err
+		}
+		if cl != nil {
+			res.etcd = cl.requests().minus(before)
 		}
 		res.mem, _ = srv.memory()
 		res.peaks = srv.phasePeaks()

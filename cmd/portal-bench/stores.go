@@ -34,7 +34,25 @@ type cluster interface {
 	// yardsticks measures the cluster alone for d each, at concurrency
 	// clients: 3-put transactions per second, linearizable gets per second.
 	yardsticks(ctx context.Context, concurrency int, d time.Duration) (txns, gets float64, err error)
+	// requests are the requests the members have served so far.
+	requests() etcdRequests
 	close() error
+}
+
+// etcdRequests count the gRPC requests etcd members served: reads (Range)
+// and transactions (Txn, the store's commits), both answered or failed.
+type etcdRequests struct{ ranges, txns float64 }
+
+func (e etcdRequests) minus(b etcdRequests) etcdRequests {
+	return etcdRequests{ranges: e.ranges - b.ranges, txns: e.txns - b.txns}
+}
+
+// perRequest is what e averages per request of r, as "gets + txns".
+func (e etcdRequests) perRequest(r result) string {
+	if r.requests == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f + %.1f", e.ranges/float64(r.requests), e.txns/float64(r.requests))
 }
 
 // parseStores reads --store: bbolt, etcd, or both comma-separated, each
@@ -89,7 +107,7 @@ var readEndpoints = []string{"GET /config", "GET /users/{id}", "GET /users?limit
 func printStores(w io.Writer, bolt, etcd sizeRun) {
 	fmt.Fprintf(w, "\n== %d users: etcd against bbolt (the same binary, the same seeded data)\n\n", bolt.fx.users)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "endpoint\tbbolt req/s\tetcd req/s\tetcd/bbolt\tby bare\tbbolt p99\tetcd p99\tetcd errors\t")
+	fmt.Fprintln(tw, "endpoint\tbbolt req/s\tetcd req/s\tetcd/bbolt\tby bare\tbbolt p99\tetcd p99\tetcd errors\tetcd gets + txns per req\t")
 	for _, b := range bolt.endpoints {
 		e, ok := etcd.endpoint(b.name)
 		if !ok || b.rate() == 0 {
@@ -99,10 +117,11 @@ func printStores(w io.Writer, bolt, etcd sizeRun) {
 		if bolt.bareRate() > 0 && etcd.bareRate() > 0 {
 			byBare = fmt.Sprintf("%.2f", (e.rate()/etcd.bareRate())/(b.rate()/bolt.bareRate()))
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.2f\t%s\t%s\t%s\t%d\t\n", b.name, b.rate(), e.rate(), e.rate()/b.rate(), byBare,
-			ms(b.p99), ms(e.p99), e.errors)
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.2f\t%s\t%s\t%s\t%d\t%s\t\n", b.name, b.rate(), e.rate(), e.rate()/b.rate(), byBare,
+			ms(b.p99), ms(e.p99), e.errors, e.etcd.perRequest(e))
 	}
 	_ = tw.Flush()
+	fmt.Fprintln(w, "etcd gets + txns per req: Range and Txn requests the three members served during the measurement, per HTTP request (the server's background work included)")
 	fmt.Fprintf(w, "bare handler %.0f req/s in the bbolt run, %.0f in the etcd run (which also runs the cluster's members, idle then)\n",
 		bolt.bareRate(), etcd.bareRate())
 	fmt.Fprintf(w, "\ntargets (issue 16, etcd/bbolt req/s, no errors on etcd):\n")
