@@ -320,7 +320,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		}
 	}
 	for _, st := range opt.stores {
-		printComparison(stdout, runsOn(runs, st))
+		on := ""
+		if len(opt.stores) > 1 {
+			on = st
+		}
+		printComparison(stdout, runsOn(runs, st), on)
 	}
 	return nil
 }

@@ -198,8 +198,9 @@ func (r sizeRun) printTargets(w io.Writer) {
 }
 
 // printComparison compares GET /stats across the sizes: its latency at the
-// most users within 1.2× of that at the fewest.
-func printComparison(w io.Writer, runs []sizeRun) {
+// most users within 1.2× of that at the fewest. on names the store when
+// the run had several ("" otherwise).
+func printComparison(w io.Writer, runs []sizeRun, on string) {
 	if len(runs) < 2 {
 		return
 	}
@@ -218,8 +219,11 @@ func printComparison(w io.Writer, runs []sizeRun) {
 		return
 	}
 	ratio := float64(b.p50) / float64(a.p50)
-	fmt.Fprintf(w, "\nGET /stats: p50 %s at %d users, %s at %d users = %.2f× (want ≤ 1.20): %s; p99 %s vs %s\n",
-		ms(b.p50), hi.fx.users, ms(a.p50), lo.fx.users, ratio, verdict(ratio <= 1.2), ms(b.p99), ms(a.p99))
+	if on != "" {
+		on = " on " + on
+	}
+	fmt.Fprintf(w, "\nGET /stats%s: p50 %s at %d users, %s at %d users = %.2f× (want ≤ 1.20): %s; p99 %s vs %s\n",
+		on, ms(b.p50), hi.fx.users, ms(a.p50), lo.fx.users, ratio, verdict(ratio <= 1.2), ms(b.p99), ms(a.p99))
 	fmt.Fprintf(w, "  (latency at c=32 includes queueing behind the other requests; req/s %.0f vs %.0f, bare %.0f vs %.0f)\n",
 		b.rate(), a.rate(), hi.bareRate(), lo.bareRate())
 }
