@@ -191,8 +191,10 @@ type sizeRun struct {
 	final       memory      // the server's memory at the end
 	peaks       memoryPeaks // sampled through every phase: RssAnon (heap, stacks), RssFile (mmap of the database, binary)
 	memErr      error
-	fileAfter   int64 // database file size after the run
-	invitations int   // invitations the run created
+	fileAfter   int64        // database file size after the run
+	invitations int          // invitations the run created
+	store       string       // storeBolt or storeEtcd
+	etcd        *etcdFigures // with storeEtcd
 
 	// majorFaults is how many pages the server read back from disk on a
 	// fault, -1 if unknown (it had exited).
@@ -213,7 +215,13 @@ type sizeRun struct {
 
 // benchSize seeds a database of n users in dir, starts the server over it
 // and measures every endpoint, with the bare handler before and after.
-func benchSize(ctx context.Context, opt options, bin, dir string, n int, bareURL string, progress io.Writer) (r sizeRun, err error) {
+// With a cluster the seeded file is copied into a fresh prefix of it, and
+// the server runs there.
+func benchSize(ctx context.Context, opt options, bin string, cl cluster, dir string, n int, bareURL string, progress io.Writer) (r sizeRun, err error) {
+	r.store = storeBolt
+	if cl != nil {
+		r.store = storeEtcd
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return r, err
 	}
@@ -233,7 +241,21 @@ func benchSize(ctx context.Context, opt options, bin, dir string, n int, bareURL
 		return r, fmt.Errorf("commit rate: %w", err)
 	}
 	r.commits = append(r.commits, c)
-	if err := r.serve(ctx, opt, bin, dbPath, n, bareURL, progress); err != nil {
+	storeURL := ""
+	if cl != nil {
+		r.etcd = &etcdFigures{cluster: cl.describe(), prefix: "/portal-bench/" + filepath.Base(dir) + "/"}
+		fmt.Fprintf(progress, "%d users: copying the seeded file into etcd %s...\n", n, r.etcd.prefix)
+		start := time.Now()
+		if storeURL, r.etcd.keys, err = cl.load(ctx, dbPath, r.etcd.prefix); err != nil {
+			return r, err
+		}
+		r.etcd.copyTime = time.Since(start)
+		fmt.Fprintf(progress, "%d users: measuring etcd alone for %v...\n", n, 2*opt.commitTime)
+		if r.etcd.txns, r.etcd.gets, err = cl.yardsticks(ctx, opt.concurrency, opt.commitTime); err != nil {
+			return r, err
+		}
+	}
+	if err := r.serve(ctx, opt, bin, dbPath, cl, storeURL, n, bareURL, progress); err != nil {
 		return r, err
 	}
 	// Again once the server has stopped: the disk is shared with whatever
@@ -246,13 +268,14 @@ func benchSize(ctx context.Context, opt options, bin, dir string, n int, bareURL
 	return r, nil
 }
 
-// serve starts the server over dbPath and measures the bare handler, the
-// endpoints and the bare handler again.
-func (r *sizeRun) serve(ctx context.Context, opt options, bin, dbPath string, n int, bareURL string, progress io.Writer) (err error) {
+// serve starts the server over dbPath (or storeURL on cl, see
+// startServer) and measures the bare handler, the endpoints and the bare
+// handler again.
+func (r *sizeRun) serve(ctx context.Context, opt options, bin, dbPath string, cl cluster, storeURL string, n int, bareURL string, progress io.Writer) (err error) {
 	secret := make([]byte, 32)
 	_, _ = crand.Read(secret)
 	secret = []byte(hex.EncodeToString(secret))
-	srv, err := startServer(ctx, bin, dbPath, secret, opt)
+	srv, err := startServer(ctx, bin, dbPath, storeURL, secret, opt)
 	if err != nil {
 		return err
 	}
@@ -260,7 +283,7 @@ func (r *sizeRun) serve(ctx context.Context, opt options, bin, dbPath string, n 
 		// A server that would not stop is reported with the figures it
 		// gave, not in their place.
 		r.stopErr = srv.stop()
-		if fi, statErr := os.Stat(dbPath); statErr == nil {
+		if fi, statErr := os.Stat(dbPath); statErr == nil && storeURL == "" {
 			r.fileAfter = fi.Size()
 		}
 	}()
@@ -275,9 +298,21 @@ func (r *sizeRun) serve(ctx context.Context, opt options, bin, dbPath string, n 
 	run := func(t target) (result, error) {
 		fmt.Fprintf(progress, "%d users: %s...\n", n, t.name)
 		srv.startPhase()
-		res, err := measure(ctx, client, t, opt.concurrency, opt.warmup, opt.duration, &seq)
+		if opt.warmup > 0 {
+			if _, err := load(ctx, client, t, opt.concurrency, opt.warmup, &seq); err != nil {
+				return result{}, err
+			}
+		}
+		var before etcdRequests
+		if cl != nil {
+			before = cl.requests()
+		}
+		res, err := load(ctx, client, t, opt.concurrency, opt.duration, &seq)
 		if err != nil {
 			return res, err
+		}
+		if cl != nil {
+			res.etcd = cl.requests().minus(before)
 		}
 		res.mem, _ = srv.memory()
 		res.peaks = srv.phasePeaks()

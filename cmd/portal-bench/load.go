@@ -51,11 +51,12 @@ type result struct {
 	errors   int // non-2xx answers and transport errors
 	elapsed  time.Duration
 	p50, p99 time.Duration
-	sample   string      // the first error seen, for the notes
-	writer   bool        // the target sends writes
-	created  int         // writes answered 2xx
-	mem      memory      // the server's memory after this measurement
-	peaks    memoryPeaks // sampled during this measurement, its warm-up included
+	sample   string       // the first error seen, for the notes
+	writer   bool         // the target sends writes
+	created  int          // writes answered 2xx
+	mem      memory       // the server's memory after this measurement
+	peaks    memoryPeaks  // sampled during this measurement, its warm-up included
+	etcd     etcdRequests // on etcd: what the cluster served during the measurement
 }
 
 func (r result) rate() float64 {

@@ -10,6 +10,13 @@
 //
 //	go run ./cmd/portal-bench --users 100000
 //	go run ./cmd/portal-bench --users 1000,100000 --duration 10s
+//	go run -tags etcd ./cmd/portal-bench --users 10000 --store bbolt,etcd
+//
+// With --store etcd the server runs on a three-member etcd cluster on
+// loopback instead (started in this process, in a portal-bench built with
+// -tags etcd), over the same seeded data copied into it; with
+// --store bbolt,etcd each size runs on both and the report gives etcd's
+// req/s as a ratio to bbolt's.
 //
 // No external load tool is needed. The load generator shares the machine's
 // cores with the server, so read the figures as ratios.
@@ -65,8 +72,9 @@ type options struct {
 	serverLog   string
 	keep        bool
 	endpoints   []string
-	memoryLimit int64 // bytes; 0 for none
-	constrained bool  // each size twice: unconstrained, then under memoryLimit
+	stores      []string // storeBolt, storeEtcd: each size runs on each
+	memoryLimit int64    // bytes; 0 for none
+	constrained bool     // each size twice: unconstrained, then under memoryLimit
 	// goMemoryLimit is the server's PORTAL_MEMORY_LIMIT (its GOMEMLIMIT) in
 	// a run under memoryLimit: bytes, 0 for the default (goLimitFor), -1
 	// for none.
@@ -123,6 +131,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	limit := fs.String("memory-limit", "", "run the server under this memory limit (bytes, or with KiB, MiB, GiB): in a memory cgroup, as systemd's MemoryMax= does (cgroup v1 or v2, Linux, needs a writable memory controller), else with the soft Go limit alone; default 64MiB with --constrained")
 	fs.BoolVar(&o.constrained, "constrained", false, "run each size twice, on fresh databases: without a limit, then under --memory-limit, and compare the throughput (mixed load under the limit ≥ 0.8× without) and report OOM kills")
 	goLimit := fs.String("go-memory-limit", os.Getenv("PORTAL_MEMORY_LIMIT"), "PORTAL_MEMORY_LIMIT (GOMEMLIMIT) of the server in a run under --memory-limit: a size, or off; default this environment's PORTAL_MEMORY_LIMIT, else an eighth below --memory-limit")
+	stores := fs.String("store", storeBolt, "stores the server runs on, each size on each: bbolt (a file), etcd (a three-member etcd cluster on loopback, fsync on, data under --dir; needs -tags etcd), or bbolt,etcd to compare them")
 	eps := fs.String("endpoints", strings.Join(endpointNames, ","), "endpoints to measure: "+strings.Join(endpointNames, ", "))
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `Usage: %s [flags]
@@ -150,6 +159,15 @@ mapped pages: information only), the database size per user, and bbolt's
 sequential durable commit rate (one put per Update, fsync each) on the
 same disk.
 
+With --store etcd (a portal-bench built with -tags etcd) it starts three
+etcd members on loopback in this process, fsync on, their data under
+--dir, copies each seeded file into a fresh prefix with store.CopyTree (as
+portal migrate does), builds the portal binary with -tags etcd and starts
+it with PORTAL_STORE naming the cluster; it also measures the cluster
+alone (3-put transactions/s, linearizable gets/s). With --store bbolt,etcd
+each size runs on both, with one binary, and the report gives etcd's req/s
+as ratios to bbolt's, against issue 16's goals.
+
 Flags:
 `, filepath.Base(args[0]))
 		fs.PrintDefaults()
@@ -161,6 +179,7 @@ Flags:
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	var errs []error
+	var err error
 	for _, s := range strings.Split(*users, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1 || n > 10_000_000 {
@@ -176,6 +195,9 @@ Flags:
 			continue
 		}
 		o.endpoints = append(o.endpoints, s)
+	}
+	if o.stores, err = parseStores(*stores); err != nil {
+		errs = append(errs, err)
 	}
 	if *limit != "" {
 		n, err := parseBytes(*limit)
@@ -241,9 +263,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	if bin == "" {
 		bin = filepath.Join(work, "portal")
 		fmt.Fprintln(stderr, "building the portal binary...")
-		if err := buildServer(ctx, bin, stderr); err != nil {
+		if err := buildServer(ctx, bin, slices.Contains(opt.stores, storeEtcd), stderr); err != nil {
 			return err
 		}
+	}
+	var cl cluster
+	if slices.Contains(opt.stores, storeEtcd) {
+		fmt.Fprintln(stderr, "starting a three-member etcd cluster on loopback...")
+		if cl, err = startCluster(ctx, filepath.Join(work, "etcd")); err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, cl.close()) }()
 	}
 	bare, err := startBare()
 	if err != nil {
@@ -253,29 +283,49 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 
 	var runs []sizeRun
 	for _, n := range opt.users {
-		dir := filepath.Join(work, fmt.Sprintf("users-%d", n))
-		free := opt
-		if opt.constrained {
-			free.memoryLimit = 0
+		var bySize []sizeRun
+		for _, st := range opt.stores {
+			on := cl
+			dir := filepath.Join(work, fmt.Sprintf("users-%d", n))
+			if st == storeBolt {
+				on = nil
+			} else {
+				dir += "-" + st
+			}
+			free := opt
+			if opt.constrained {
+				free.memoryLimit = 0
+			}
+			r, err := benchSize(ctx, free, bin, on, dir, n, bare.URL, stderr)
+			if err != nil {
+				return fmt.Errorf("%d users on %s: %w", n, st, err)
+			}
+			r.print(stdout, free)
+			runs = append(runs, r)
+			bySize = append(bySize, r)
+			if !opt.constrained {
+				continue
+			}
+			// A fresh database, as the first run's writes grew its own.
+			l, err := benchSize(ctx, opt, bin, on, dir+"-limited", n, bare.URL, stderr)
+			if err != nil {
+				return fmt.Errorf("%d users on %s under %s: %w", n, st, mb(opt.memoryLimit), err)
+			}
+			l.print(stdout, opt)
+			printConstrained(stdout, r, l)
 		}
-		r, err := benchSize(ctx, free, bin, dir, n, bare.URL, stderr)
-		if err != nil {
-			return fmt.Errorf("%d users: %w", n, err)
+		bolt, etcd := runsOn(bySize, storeBolt), runsOn(bySize, storeEtcd)
+		if len(bolt) == 1 && len(etcd) == 1 {
+			printStores(stdout, bolt[0], etcd[0])
 		}
-		r.print(stdout, free)
-		runs = append(runs, r)
-		if !opt.constrained {
-			continue
-		}
-		// A fresh database, as the first run's writes grew its own.
-		l, err := benchSize(ctx, opt, bin, dir+"-limited", n, bare.URL, stderr)
-		if err != nil {
-			return fmt.Errorf("%d users under %s: %w", n, mb(opt.memoryLimit), err)
-		}
-		l.print(stdout, opt)
-		printConstrained(stdout, r, l)
 	}
-	printComparison(stdout, runs)
+	for _, st := range opt.stores {
+		on := ""
+		if len(opt.stores) > 1 {
+			on = st
+		}
+		printComparison(stdout, runsOn(runs, st), on)
+	}
 	return nil
 }
 

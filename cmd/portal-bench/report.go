@@ -66,8 +66,11 @@ func memoryGoal(p memoryPeaks) string {
 
 func (r sizeRun) print(w io.Writer, opt options) {
 	under := ""
+	if r.store == storeEtcd || len(opt.stores) > 1 {
+		under = " on " + r.store
+	}
 	if r.limit.limit > 0 {
-		under = fmt.Sprintf(" under a memory limit of %s (%s)", mb(r.limit.limit), r.limit.mechanism)
+		under += fmt.Sprintf(" under a memory limit of %s (%s)", mb(r.limit.limit), r.limit.mechanism)
 	}
 	fmt.Fprintf(w, "\n== %d users%s: concurrency %d, %v per endpoint after %v warm-up; %s, %d CPUs, load average at the end %s\n\n",
 		r.fx.users, under, opt.concurrency, opt.duration, opt.warmup, runtime.Version(), runtime.NumCPU(), loadAverage())
@@ -106,6 +109,9 @@ func (r sizeRun) print(w io.Writer, opt options) {
 		fmt.Fprintf(w, "; POST /invitations = %.2f× the mean", inv.rate()/r.commitRate())
 	}
 	fmt.Fprintln(w)
+	if r.etcd != nil {
+		r.etcd.print(w, opt.concurrency)
+	}
 	if r.peaks.samples > 0 {
 		fmt.Fprintf(w, "server memory, /proc/<pid>/status sampled every 50 ms through every phase (%d samples): peak RssAnon %s (private: heap, stacks, runtime), peak RssFile %s (bbolt's mmap of the database, the binary)\n",
 			r.peaks.samples, mb(r.peaks.anon), mb(r.peaks.file))
@@ -115,9 +121,15 @@ func (r sizeRun) print(w io.Writer, opt options) {
 	} else {
 		fmt.Fprintf(w, "server memory at the end: RSS %s = RssAnon %s + RssFile %s; peak RSS (VmHWM), for information only: %s, it counts the database's mapped pages, which grow with the file and which the kernel may drop at any time\n",
 			mb(r.final.rss), mb(r.final.anon), mb(r.final.file), mb(r.final.peak))
+		if r.store == storeEtcd {
+			fmt.Fprintln(w, "  (on etcd the server maps no database: the members' memory is the bench process's, not counted here)")
+		}
 	}
 	r.printLimit(w)
 	n := int64(r.fx.users)
+	if r.store == storeEtcd {
+		fmt.Fprint(w, "seeded file, before its copy into etcd: ")
+	}
 	fmt.Fprintf(w, "database: %d users seeded in %v (%.0f users/s); file %s = %d B/user; bbolt high-water mark %s = %d B/user, of which %s free pages\n",
 		r.fx.users, r.fx.seedTime.Round(time.Millisecond), float64(n)/r.fx.seedTime.Seconds(),
 		mb(r.fx.fileSize), r.fx.fileSize/n, mb(r.fx.dataSize), r.fx.dataSize/n, mb(r.fx.freeSize))
@@ -138,7 +150,9 @@ func (r sizeRun) print(w io.Writer, opt options) {
 			fmt.Fprintf(w, "first error of %s: %s\n", e.name, e.sample)
 		}
 	}
-	r.printTargets(w)
+	if r.store == storeBolt {
+		r.printTargets(w) // on etcd the targets are to bbolt: see printStores
+	}
 }
 
 // printTargets checks the run against issue 6's targets (meant for 100,000
@@ -184,8 +198,9 @@ func (r sizeRun) printTargets(w io.Writer) {
 }
 
 // printComparison compares GET /stats across the sizes: its latency at the
-// most users within 1.2× of that at the fewest.
-func printComparison(w io.Writer, runs []sizeRun) {
+// most users within 1.2× of that at the fewest. on names the store when
+// the run had several ("" otherwise).
+func printComparison(w io.Writer, runs []sizeRun, on string) {
 	if len(runs) < 2 {
 		return
 	}
@@ -204,8 +219,11 @@ func printComparison(w io.Writer, runs []sizeRun) {
 		return
 	}
 	ratio := float64(b.p50) / float64(a.p50)
-	fmt.Fprintf(w, "\nGET /stats: p50 %s at %d users, %s at %d users = %.2f× (want ≤ 1.20): %s; p99 %s vs %s\n",
-		ms(b.p50), hi.fx.users, ms(a.p50), lo.fx.users, ratio, verdict(ratio <= 1.2), ms(b.p99), ms(a.p99))
+	if on != "" {
+		on = " on " + on
+	}
+	fmt.Fprintf(w, "\nGET /stats%s: p50 %s at %d users, %s at %d users = %.2f× (want ≤ 1.20): %s; p99 %s vs %s\n",
+		on, ms(b.p50), hi.fx.users, ms(a.p50), lo.fx.users, ratio, verdict(ratio <= 1.2), ms(b.p99), ms(a.p99))
 	fmt.Fprintf(w, "  (latency at c=32 includes queueing behind the other requests; req/s %.0f vs %.0f, bare %.0f vs %.0f)\n",
 		b.rate(), a.rate(), hi.bareRate(), lo.bareRate())
 }

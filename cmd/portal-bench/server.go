@@ -18,12 +18,17 @@ import (
 	"time"
 )
 
-// buildServer builds the portal binary (the module's root package) to bin.
-func buildServer(ctx context.Context, bin string, stderr io.Writer) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/salesos/portal")
+// buildServer builds the portal binary (the module's root package) to bin,
+// with the etcd build tag if etcd is set.
+func buildServer(ctx context.Context, bin string, etcd bool, stderr io.Writer) error {
+	args := []string{"build", "-o", bin}
+	if etcd {
+		args = append(args, "-tags", "etcd")
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, "github.com/salesos/portal")...)
 	cmd.Stdout, cmd.Stderr = stderr, stderr
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("go build github.com/salesos/portal (run inside the module, or pass --binary): %w", err)
+		return fmt.Errorf("%s (run inside the module, or pass --binary): %w", strings.Join(cmd.Args, " "), err)
 	}
 	return nil
 }
@@ -110,9 +115,10 @@ func (s *server) peaks() memoryPeaks {
 	return s.whole
 }
 
-// startServer starts bin serving dbPath on a free loopback port with the
-// HS256 secret, and waits until /healthz answers.
-func startServer(ctx context.Context, bin, dbPath string, secret []byte, opt options) (*server, error) {
+// startServer starts bin serving dbPath (or, if storeURL is set, the store
+// it names, with dbPath the file it was seeded from) on a free loopback
+// port with the HS256 secret, and waits until /healthz answers.
+func startServer(ctx context.Context, bin, dbPath, storeURL string, secret []byte, opt options) (*server, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -126,7 +132,11 @@ func startServer(ctx context.Context, bin, dbPath string, secret []byte, opt opt
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	cmd.Env = append(cmd.Env, "PORTAL_ADDR="+addr, "PORTAL_DB="+dbPath, "PORTAL_JWT_SECRET="+string(secret),
+	storeEnv := "PORTAL_DB=" + dbPath
+	if storeURL != "" {
+		storeEnv = "PORTAL_STORE=" + storeURL
+	}
+	cmd.Env = append(cmd.Env, "PORTAL_ADDR="+addr, storeEnv, "PORTAL_JWT_SECRET="+string(secret),
 		"PORTAL_LOG_LEVEL="+opt.logLevel, "PORTAL_PUBLIC_URL="+s.url, "PORTAL_METRICS_ADDR=off")
 	if opt.memoryLimit > 0 {
 		s.limit = limitInfo{limit: opt.memoryLimit, goLimit: opt.serverGoLimit(opt.memoryLimit)}
