@@ -189,7 +189,10 @@ func start(t *testing.T, bin, dbPath string) *binary {
 	t.Helper()
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = append(os.Environ(), "PORTAL_ADDR=127.0.0.1:0", "PORTAL_DB="+dbPath, "PORTAL_JWT_SECRET="+secret,
-		"PORTAL_LOG_LEVEL=info", "PORTAL_LOG_FORMAT=json", "PORTAL_METRICS_ADDR=off")
+		"PORTAL_LOG_LEVEL=info", "PORTAL_LOG_FORMAT=json", "PORTAL_METRICS_ADDR=off",
+		// Every worker may import at once: the cap (503 past it) is not
+		// what this test is about, and no write of its load may be refused.
+		"PORTAL_MAX_IMPORTS="+strconv.Itoa(workers))
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
