@@ -464,31 +464,18 @@ func (db *DB) ensureArticleIndex(ctx context.Context, tenant data.TenantID) erro
 // waits for it. Without it each organization's index is built on its first
 // search or write.
 func (db *DB) BuildArticleIndex(ctx context.Context) error {
-	var orgs []data.TenantID
-	err := db.read(ctx, func(tx kv.Tx) error {
-		orgs = nil
-		return tx.Bucket(bOrgs).ForEach(func(k, v []byte) error {
-			if v == nil {
-				orgs = append(orgs, data.TenantID(k))
-			}
-			return nil
-		})
-	})
-	if err != nil {
-		return fmt.Errorf("build article index: %w", err)
-	}
-	for _, tenant := range orgs {
-		if err := db.ensureArticleIndex(ctx, tenant); err != nil {
-			return fmt.Errorf("build article index of %s: %w", tenant, err)
-		}
-	}
-	return nil
+	return db.eachOrgIndex(ctx, "build", db.ensureArticleIndex)
 }
 
 // RebuildArticleIndex rebuilds the index of every organization from the
 // store, as ArticlesChanged does for one: after a process that shares the
 // store may have missed what others wrote.
 func (db *DB) RebuildArticleIndex(ctx context.Context) error {
+	return db.eachOrgIndex(ctx, "rebuild", db.ArticlesChanged)
+}
+
+// eachOrgIndex runs index for every organization in the store.
+func (db *DB) eachOrgIndex(ctx context.Context, what string, index func(context.Context, data.TenantID) error) error {
 	var orgs []data.TenantID
 	err := db.read(ctx, func(tx kv.Tx) error {
 		orgs = nil
@@ -500,11 +487,11 @@ func (db *DB) RebuildArticleIndex(ctx context.Context) error {
 		})
 	})
 	if err != nil {
-		return fmt.Errorf("rebuild article index: %w", err)
+		return fmt.Errorf("%s article index: %w", what, err)
 	}
 	for _, tenant := range orgs {
-		if err := db.ArticlesChanged(ctx, tenant); err != nil {
-			return fmt.Errorf("rebuild article index of %s: %w", tenant, err)
+		if err := index(ctx, tenant); err != nil {
+			return fmt.Errorf("%s article index of %s: %w", what, tenant, err)
 		}
 	}
 	return nil
