@@ -8,6 +8,7 @@
 package etcdtest
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -37,7 +39,16 @@ type Cluster struct {
 // Shared starts the package's cluster on first use and returns it.
 func Shared(t testing.TB) *Cluster {
 	t.Helper()
-	once.Do(func() { shared, started = start() })
+	once.Do(func() {
+		// A port picked free can be taken by another process before a
+		// member binds it: start again on other ports.
+		for range 5 {
+			shared, started = start()
+			if started == nil || !(errors.Is(started, syscall.EADDRINUSE) || strings.Contains(started.Error(), "address already in use")) {
+				return
+			}
+		}
+	})
 	if started != nil {
 		t.Fatalf("etcd cluster: %v", started)
 	}
