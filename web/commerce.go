@@ -17,6 +17,7 @@ package web
 // user as the viewer.
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -99,24 +100,34 @@ type commerceList[T any] struct {
 	Next   string // the ID to continue after, "" on the last page
 }
 
-func (s *server) quotes(w http.ResponseWriter, r *http.Request, slug string) {
-	p, a, ok := s.requireFeature(w, r, slug, "quotes")
+// commercePage renders the list page of one kind of CRM record (feature,
+// title and template are its name), the user's own account's, filtered by
+// a valid status (another is no filter) and paged.
+func commercePage[T any, S interface {
+	~string
+	Valid() bool
+}](s *server, w http.ResponseWriter, r *http.Request, slug, name, title string, status S,
+	list func(context.Context, data.TenantID, *data.User, store.CommerceFilter, string, int) (store.Page[T], error)) {
+	p, a, ok := s.requireFeature(w, r, slug, name)
 	if !ok {
 		return
 	}
-	status := data.QuoteStatus(r.URL.Query().Get("status"))
 	if !status.Valid() {
 		status = ""
 	}
 	u := a.User
-	pg, err := s.db.Quotes(r.Context(), p.tenant, &u, store.CommerceFilter{Status: string(status)}, listAfter(r), commercePerPage)
+	pg, err := list(r.Context(), p.tenant, &u, store.CommerceFilter{Status: string(status)}, listAfter(r), commercePerPage)
 	if err != nil {
 		s.renderError(w, r, err)
 		return
 	}
-	v := s.userView(r, p, a, "Quotes", "quotes")
-	v.Data = commerceList[data.Quote]{Items: pg.Items, Status: string(status), Next: pg.Next}
-	s.render(w, r, http.StatusOK, "quotes", v)
+	v := s.userView(r, p, a, title, name)
+	v.Data = commerceList[T]{Items: pg.Items, Status: string(status), Next: pg.Next}
+	s.render(w, r, http.StatusOK, name, v)
+}
+
+func (s *server) quotes(w http.ResponseWriter, r *http.Request, slug string) {
+	commercePage(s, w, r, slug, "quotes", "Quotes", data.QuoteStatus(r.URL.Query().Get("status")), s.db.Quotes)
 }
 
 // quoteData is the quote page.
@@ -228,23 +239,7 @@ func (s *server) afterDecision(w http.ResponseWriter, r *http.Request, p portal,
 }
 
 func (s *server) invoices(w http.ResponseWriter, r *http.Request, slug string) {
-	p, a, ok := s.requireFeature(w, r, slug, "invoices")
-	if !ok {
-		return
-	}
-	status := data.InvoiceStatus(r.URL.Query().Get("status"))
-	if !status.Valid() {
-		status = ""
-	}
-	u := a.User
-	pg, err := s.db.Invoices(r.Context(), p.tenant, &u, store.CommerceFilter{Status: string(status)}, listAfter(r), commercePerPage)
-	if err != nil {
-		s.renderError(w, r, err)
-		return
-	}
-	v := s.userView(r, p, a, "Invoices", "invoices")
-	v.Data = commerceList[data.Invoice]{Items: pg.Items, Status: string(status), Next: pg.Next}
-	s.render(w, r, http.StatusOK, "invoices", v)
+	commercePage(s, w, r, slug, "invoices", "Invoices", data.InvoiceStatus(r.URL.Query().Get("status")), s.db.Invoices)
 }
 
 // invoiceOf reads invoice recordID(r) as a's, rendering the not-found or
@@ -292,23 +287,7 @@ func (s *server) invoicePDF(w http.ResponseWriter, r *http.Request, slug string)
 }
 
 func (s *server) orders(w http.ResponseWriter, r *http.Request, slug string) {
-	p, a, ok := s.requireFeature(w, r, slug, "orders")
-	if !ok {
-		return
-	}
-	status := data.OrderStatus(r.URL.Query().Get("status"))
-	if !status.Valid() {
-		status = ""
-	}
-	u := a.User
-	pg, err := s.db.Orders(r.Context(), p.tenant, &u, store.CommerceFilter{Status: string(status)}, listAfter(r), commercePerPage)
-	if err != nil {
-		s.renderError(w, r, err)
-		return
-	}
-	v := s.userView(r, p, a, "Orders", "orders")
-	v.Data = commerceList[data.Order]{Items: pg.Items, Status: string(status), Next: pg.Next}
-	s.render(w, r, http.StatusOK, "orders", v)
+	commercePage(s, w, r, slug, "orders", "Orders", data.OrderStatus(r.URL.Query().Get("status")), s.db.Orders)
 }
 
 // orderData is the order page.
