@@ -24,7 +24,9 @@ type committer struct {
 	// group bounds how many writes share one transaction: an engine
 	// property. bbolt takes boltGroup; an engine with optimistic
 	// transactions takes 1, since a group there would conflict as one and
-	// run again as one.
+	// run again as one. With a group of one there is nothing to gather, so
+	// writes do not queue at all: each runs its own Update at once,
+	// concurrently with the others, as the engine's transactions allow.
 	group   int
 	fault   func() error // Options.CommitFault
 	mu      sync.Mutex
@@ -46,6 +48,9 @@ var errPanicked = errors.New("write panicked")
 // fn may run more than once (again alone when its group failed), so it must
 // set its results afresh on every run.
 func (c *committer) do(fn func(tx kv.Tx) error) error {
+	if c.group == 1 {
+		return c.update(fn)
+	}
 	w := &pendingWrite{fn: fn, done: make(chan struct{}), turn: make(chan struct{})}
 	c.mu.Lock()
 	c.queue = append(c.queue, w)

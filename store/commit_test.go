@@ -159,3 +159,37 @@ func waitQueued(t *testing.T, c *committer, n int) {
 		<-tick.C
 	}
 }
+
+// unlockedKV runs Update functions as they come, with no transaction and
+// no lock, as an optimistic engine lets them overlap.
+type unlockedKV struct{ kv.DB }
+
+func (unlockedKV) Update(fn func(kv.Tx) error) error { return fn(nil) }
+
+// TestCommitter_GroupOfOneDoesNotQueue: with a group of one, a write runs at
+// once beside another write that has not finished, instead of waiting for
+// its commit.
+func TestCommitter_GroupOfOneDoesNotQueue(t *testing.T) {
+	c := &committer{kv: unlockedKV{}, group: 1}
+	first, second := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		err := c.do(func(kv.Tx) error {
+			close(first)
+			select {
+			case <-second:
+				return nil
+			case <-time.After(30 * time.Second):
+				return errors.New("the second write never ran while the first was open")
+			}
+		})
+		if err != nil {
+			t.Error(err)
+		}
+	})
+	<-first
+	if err := c.do(func(kv.Tx) error { close(second); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+}
