@@ -24,8 +24,9 @@ func theCluster(t *testing.T) *testCluster {
 	return &testCluster{Cluster: etcdtest.Shared(t), ranges: &ranges}
 }
 
-// testCluster counts the Range requests of the clients it makes, so tests
-// can bound the round trips of a walk.
+// testCluster counts the read requests (Range, and Txn, which a read
+// makes when it carries several gets) of the clients it makes, so tests can
+// bound the round trips of a walk.
 type testCluster struct {
 	*etcdtest.Cluster
 	ranges *atomic.Int64
@@ -43,7 +44,7 @@ func TestMain(m *testing.M) {
 func (c *testCluster) client(t *testing.T) *clientv3.Client {
 	t.Helper()
 	count := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		if strings.HasSuffix(method, "/Range") {
+		if strings.HasSuffix(method, "/Range") || strings.HasSuffix(method, "/Txn") {
 			ranges.Add(1)
 		}
 		return invoker(ctx, method, req, reply, cc, opts...)

@@ -166,6 +166,14 @@ func (t *txn) commit() error {
 		cleanup()
 		return errConflict
 	}
+	for _, s := range t.dels {
+		t.db.markers.forgetRange(s.start, s.end)
+	}
+	for key, w := range t.writes {
+		if w.val == nil {
+			t.db.markers.forget(key)
+		}
+	}
 	for i, key := range prevAt {
 		r := resp.Responses[i]
 		var prev []*mvccpb.KeyValue

@@ -84,6 +84,8 @@ type DB struct {
 	prefix []byte
 	ctx    context.Context // ends with Close
 	cancel context.CancelFunc
+	// markers are the nested buckets the process has seen (read.go).
+	markers markerCache
 }
 
 // Open connects to the cluster and checks that it answers.
@@ -279,7 +281,8 @@ func mapErr(err error) error {
 }
 
 // View runs fn at one revision with linearizable reads. fn runs again (up
-// to three times) only when that revision was compacted while it ran.
+// to three times) only when that revision was compacted while it ran, or
+// when a bucket the process remembered was gone at it.
 // A read that fails makes View fail even if fn returned nil, since fn saw an
 // absent value where there may have been one.
 func (db *DB) View(fn func(kv.Tx) error) error {
@@ -287,10 +290,13 @@ func (db *DB) View(fn func(kv.Tx) error) error {
 	for range 3 {
 		t := db.begin(false)
 		err = fn(t)
+		if err == nil {
+			t.settle()
+		}
 		if t.err != nil {
 			err = t.err
 		}
-		if !errors.Is(err, rpctypes.ErrCompacted) {
+		if !retryable(err) {
 			return err
 		}
 	}
@@ -306,13 +312,16 @@ func (db *DB) Update(fn func(kv.Tx) error) error {
 	for attempt := range db.cfg.Attempts {
 		t := db.begin(true)
 		err := fn(t)
+		if err == nil {
+			t.settle()
+		}
 		if t.err != nil {
 			err = t.err // fn worked on a failed read
 		}
 		if err == nil {
 			err = t.commit()
 		}
-		if !errors.Is(err, errConflict) && !errors.Is(err, rpctypes.ErrCompacted) {
+		if !errors.Is(err, errConflict) && !retryable(err) {
 			return err
 		}
 		if attempt == db.cfg.Attempts-1 {
@@ -323,6 +332,12 @@ func (db *DB) Update(fn func(kv.Tx) error) error {
 		}
 	}
 	return kv.ErrConflict
+}
+
+// retryable is a run that saw the cluster wrongly through no fault of fn:
+// its revision was compacted, or a remembered bucket was gone.
+func retryable(err error) bool {
+	return errors.Is(err, rpctypes.ErrCompacted) || errors.Is(err, errStaleMarker)
 }
 
 // backoff waits a jittered, growing pause before attempt+1, so that

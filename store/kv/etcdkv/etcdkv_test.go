@@ -94,7 +94,7 @@ func TestCursorReadsInPages(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := db.View(func(tx kv.Tx) error {
-				b := tx.Bucket([]byte("b")) // one Range
+				b := tx.Bucket([]byte("b")) // remembered: read with the first page
 				before := theCluster(t).ranges.Load()
 				if got := tt.walk(b.Cursor()); got != n {
 					t.Errorf("walked %d keys, want %d", got, n)
@@ -102,7 +102,7 @@ func TestCursorReadsInPages(t *testing.T) {
 				// ceil(1000/256) = 4 pages: never a request per key, never
 				// the whole bucket in one.
 				if got := theCluster(t).ranges.Load() - before; got < 4 || got > 5 {
-					t.Errorf("walk took %d Range requests, want 4 or 5", got)
+					t.Errorf("walk took %d requests, want 4 or 5", got)
 				}
 				return nil
 			})
@@ -431,5 +431,95 @@ func TestFailedRead(t *testing.T) {
 		if !errors.Is(err, kv.ErrUnavailable) {
 			t.Errorf("%s on a closed database: got %v, want ErrUnavailable", name, err)
 		}
+	}
+}
+
+// TestRememberedBuckets: once a process has seen a nested bucket, reading a
+// key inside it takes one request, the bucket checks riding along; and when
+// another process deletes the bucket, the next transaction still sees it
+// gone, at once.
+func TestRememberedBuckets(t *testing.T) {
+	cfg := etcdkv.Config{Prefix: prefix(t)}
+	a, b := open(t, cfg), open(t, cfg)
+	mustUpdate(t, a, func(tx kv.Tx) error {
+		top, err := tx.CreateBucket([]byte("orgs"))
+		if err != nil {
+			return err
+		}
+		acme, err := top.CreateBucket([]byte("acme"))
+		if err != nil {
+			return err
+		}
+		return acme.Put([]byte("k"), []byte("v1"))
+	})
+	get := func(db kv.DB) (found bool, val string) {
+		t.Helper()
+		err := db.View(func(tx kv.Tx) error {
+			found, val = false, ""
+			acme := tx.Bucket([]byte("orgs")).Bucket([]byte("acme"))
+			if acme == nil {
+				return nil
+			}
+			found, val = true, string(acme.Get([]byte("k")))
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return found, val
+	}
+	get(a) // a sees both buckets
+
+	before := theCluster(t).ranges.Load()
+	if found, val := get(a); !found || val != "v1" {
+		t.Fatalf("got %t %q, want the bucket and v1", found, val)
+	}
+	if n := theCluster(t).ranges.Load() - before; n != 1 {
+		t.Errorf("a read two buckets down took %d requests, want 1", n)
+	}
+
+	// b deletes the bucket; a, which remembers it, must not see it.
+	mustUpdate(t, b, func(tx kv.Tx) error { return tx.Bucket([]byte("orgs")).DeleteBucket([]byte("acme")) })
+	if found, val := get(a); found {
+		t.Fatalf("after another process deleted the bucket: got it (value %q), want none", val)
+	}
+	err := a.Update(func(tx kv.Tx) error {
+		acme := tx.Bucket([]byte("orgs")).Bucket([]byte("acme"))
+		if acme == nil {
+			return kv.ErrBucketNotFound
+		}
+		return acme.Put([]byte("k"), []byte("v2"))
+	})
+	if !errors.Is(err, kv.ErrBucketNotFound) {
+		t.Fatalf("a write into the deleted bucket: got %v, want kv.ErrBucketNotFound", err)
+	}
+
+	// b makes it again: a, which forgot it, finds it and its new key.
+	mustUpdate(t, b, func(tx kv.Tx) error {
+		acme, err := tx.Bucket([]byte("orgs")).CreateBucket([]byte("acme"))
+		if err != nil {
+			return err
+		}
+		return acme.Put([]byte("k"), []byte("v3"))
+	})
+	if found, val := get(a); !found || val != "v3" {
+		t.Fatalf("after the bucket came back: got %t %q, want it with v3", found, val)
+	}
+	// A write that only walks remembered buckets checks them before it
+	// commits: b deletes the bucket again, and a's blind put must fail.
+	get(a)
+	mustUpdate(t, b, func(tx kv.Tx) error { return tx.Bucket([]byte("orgs")).DeleteBucket([]byte("acme")) })
+	err = a.Update(func(tx kv.Tx) error {
+		acme := tx.Bucket([]byte("orgs")).Bucket([]byte("acme"))
+		if acme == nil {
+			return kv.ErrBucketNotFound
+		}
+		return acme.Put([]byte("blind"), []byte("v"))
+	})
+	if !errors.Is(err, kv.ErrBucketNotFound) {
+		t.Fatalf("a blind write into the deleted bucket: got %v, want kv.ErrBucketNotFound", err)
+	}
+	if found, _ := get(b); found {
+		t.Fatal("the blind write made the deleted bucket's key")
 	}
 }

@@ -53,6 +53,7 @@ type txn struct {
 	dels     []span
 	bumps    map[string]bool
 	large    map[[16]byte][]byte // large values read
+	pending  []assumed           // markers assumed and not yet read
 	root     *bucket
 }
 
@@ -85,21 +86,14 @@ func (t *txn) server(key, rev string) *entry {
 	if e, ok := t.cache[key]; ok {
 		return e
 	}
-	if t.err != nil {
+	resps := t.request(get{key: key})
+	if resps == nil {
 		return &entry{}
 	}
-	ctx, cancel := t.ctx()
-	resp, err := t.db.cli.Get(ctx, key, t.pinOpts()...)
-	cancel()
-	if err != nil {
-		t.fail(err)
-		return &entry{}
-	}
-	t.pin(resp.Header.Revision)
 	e := &entry{}
 	var mod int64
-	if len(resp.Kvs) > 0 {
-		e.val, mod = resp.Kvs[0].Value, resp.Kvs[0].ModRevision
+	if kvs := resps[0].Kvs; len(kvs) > 0 {
+		e.val, mod = kvs[0].Value, kvs[0].ModRevision
 	}
 	t.cache[key] = e
 	if t.writable {
@@ -169,27 +163,16 @@ func (t *txn) deleteRange(start, end string) {
 // scan reads up to limit keys of [start, end) at the transaction's revision,
 // ascending or descending; more reports whether the range holds others.
 func (t *txn) scan(start, end string, limit int, desc bool) ([]*mvccpb.KeyValue, bool) {
-	if t.err != nil {
+	resps := t.request(get{key: start, end: end, limit: int64(limit), desc: desc})
+	if resps == nil {
 		return nil, false
 	}
-	opts := t.pinOpts(clientv3.WithRange(end), clientv3.WithLimit(int64(limit)))
-	if desc {
-		opts = append(opts, clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend))
-	}
-	ctx, cancel := t.ctx()
-	resp, err := t.db.cli.Get(ctx, start, opts...)
-	cancel()
-	if err != nil {
-		t.fail(err)
-		return nil, false
-	}
-	t.pin(resp.Header.Revision)
-	for _, kv := range resp.Kvs {
+	for _, kv := range resps[0].Kvs {
 		if _, ok := t.cache[string(kv.Key)]; !ok {
 			t.cache[string(kv.Key)] = &entry{val: kv.Value}
 		}
 	}
-	return resp.Kvs, resp.More
+	return resps[0].Kvs, resps[0].More
 }
 
 // value turns a tagged item value into the caller's: nil for a bucket.
@@ -299,11 +282,25 @@ func (b *bucket) Delete(k []byte) error {
 	return b.bump()
 }
 
+// marker is the value of the item key that may name a nested bucket: a
+// bucket the process remembers is assumed (see read.go), others are read.
+func (b *bucket) marker(key string) []byte {
+	t := b.t
+	if _, ok := t.known(key); !ok && t.err == nil && t.db.markers.has(key) {
+		t.assume(key, b.rev)
+	}
+	v := t.lookup(key, b.rev)
+	if _, mine := t.writes[key]; !mine && len(v) > 0 && v[0] == tagBucket {
+		t.db.markers.add(key)
+	}
+	return v
+}
+
 func (b *bucket) Bucket(name []byte) kv.Bucket {
 	if len(name) == 0 {
 		return nil
 	}
-	v := b.t.lookup(b.key(name), b.rev)
+	v := b.marker(b.key(name))
 	if (len(v) > 0 && v[0] == tagBucket) || b.t.err != nil {
 		// After a failed read the run is lost anyway (View and Update
 		// return the failure): a handle that reads nothing keeps fn from
@@ -318,7 +315,7 @@ func (b *bucket) CreateBucket(name []byte) (kv.Bucket, error) {
 		return nil, err
 	}
 	key := b.key(name)
-	if v := b.t.lookup(key, b.rev); v != nil {
+	if v := b.marker(key); v != nil {
 		if len(v) > 0 && v[0] == tagBucket {
 			return nil, kv.ErrBucketExists
 		}
@@ -423,18 +420,11 @@ func (b *bucket) KeyN() int {
 }
 
 func (t *txn) count(start, end string) int {
-	if t.err != nil {
+	resps := t.request(get{key: start, end: end, count: true})
+	if resps == nil {
 		return 0
 	}
-	ctx, cancel := t.ctx()
-	resp, err := t.db.cli.Get(ctx, start, t.pinOpts(clientv3.WithRange(end), clientv3.WithCountOnly())...)
-	cancel()
-	if err != nil {
-		t.fail(err)
-		return 0
-	}
-	t.pin(resp.Header.Revision)
-	return int(resp.Count)
+	return int(resps[0].Count)
 }
 
 func (b *bucket) Cursor() kv.Cursor { return b.cursor() }
