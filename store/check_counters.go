@@ -6,7 +6,7 @@ package store
 
 // counterIs compares a stored counter with a recount.
 func (o orgCheck) counterIs(name string, recount int64) {
-	if got := btoi(o.b["counters"].Get(bytesOf(name))); got != recount {
+	if got := counterIn(o.b["counters"], name); got != recount {
 		o.add(BreachCounter, o.org, "counters", name, "is %d, a recount finds %d", got, recount)
 	}
 }

@@ -2,10 +2,13 @@ package store
 
 import (
 	"bytes"
+	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/salesos/portal/data"
 	"github.com/salesos/portal/store/kv"
+	"github.com/salesos/portal/store/kv/boltkv"
 )
 
 // Counter names. They are kept in the same transactions as the records
@@ -26,13 +29,87 @@ func userCounter(s data.UserStatus) string { return "users." + string(s) }
 func invitationCounter(s data.InvitationStatus) string { return "invitations." + string(s) }
 
 // bump adds delta to counter name.
+//
+// On bbolt, which runs one write at a time, the counter is one key. On an
+// engine with optimistic transactions (etcd) every write of an
+// organization that bumped that one key would conflict with every other
+// running at the same time, and all but one would run again. There a bump
+// adds to one of counterShards keys beside it (name, 0x00, shard), taken in
+// turn by the process's writes (from a random start, so that processes
+// spread too), and counter sums them. A counter's keys are never written
+// by bbolt, but they are copied with the rest by portal migrate, so every
+// engine reads them.
 func bump(b kv.Bucket, name string, delta int64) error {
 	c := b.Bucket(bCounters)
-	return c.Put(bytesOf(name), itob(btoi(c.Get(bytesOf(name)))+delta))
+	key := bytesOf(name)
+	if boltkv.Bucket(c) == nil {
+		key = shardKey(name, byte(nextShard.Add(1)%counterShards))
+	}
+	return c.Put(key, itob(btoi(c.Get(key))+delta))
 }
 
+// counterShards is how many keys a counter spreads over on engines with
+// optimistic transactions: more than the writers one process runs at once.
+const counterShards = 64
+
+// nextShard turns the shards of a process's bumps.
+var nextShard = func() *atomic.Uint32 {
+	var n atomic.Uint32
+	n.Store(rand.Uint32())
+	return &n
+}()
+
+func shardKey(name string, shard byte) []byte {
+	return append(append([]byte(name), 0x00), shard)
+}
+
+// counter reads counter name: its key and its shards' keys.
 func counter(b kv.Bucket, name string) int64 {
-	return btoi(b.Bucket(bCounters).Get(bytesOf(name)))
+	return counterIn(b.Bucket(bCounters), name)
+}
+
+func counterIn(c kv.Bucket, name string) int64 {
+	n := btoi(c.Get(bytesOf(name)))
+	p := shardKey(name, 0)[:len(name)+1]
+	cur := c.Cursor()
+	for k, v := cur.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = cur.Next() {
+		n += btoi(v)
+	}
+	return n
+}
+
+// counters reads every counter of an organization in one walk of its
+// counters, shards summed.
+func counters(b kv.Bucket) map[string]int64 {
+	out := map[string]int64{}
+	_ = b.Bucket(bCounters).ForEach(func(k, v []byte) error {
+		if i := bytes.IndexByte(k, 0x00); i >= 0 {
+			k = k[:i]
+		}
+		out[string(k)] += btoi(v)
+		return nil
+	})
+	return out
+}
+
+// dropCounter deletes counter name and its shards.
+func dropCounter(b kv.Bucket, name string) error {
+	c := b.Bucket(bCounters)
+	if err := c.Delete(bytesOf(name)); err != nil {
+		return err
+	}
+	p := shardKey(name, 0)[:len(name)+1]
+	var keys [][]byte
+	cur := c.Cursor()
+	for k, _ := cur.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = cur.Next() {
+		keys = append(keys, bytes.Clone(k))
+	}
+	for _, k := range keys {
+		if err := c.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // hourKey names the login bucket of t's UTC hour.
@@ -45,15 +122,31 @@ func countLogin(b kv.Bucket, now time.Time) error {
 	return l.Put(k, itob(btoi(l.Get(k))+1))
 }
 
-// loginsSince sums the hourly login buckets from since's hour on: at most
-// 721 keys whatever the number of users.
-func loginsSince(b kv.Bucket, since time.Time) int64 {
-	var n int64
-	c := b.Bucket(bLogins).Cursor()
-	for k, v := c.Seek(hourKey(since)); k != nil; k, v = c.Next() {
-		n += btoi(v)
+// loginsSince sums the hourly login buckets from the hour of now less each
+// of backs on, in one walk from the earliest: at most 721 keys whatever the
+// number of users.
+func loginsSince(b kv.Bucket, now time.Time, backs ...time.Duration) []int64 {
+	out := make([]int64, len(backs))
+	if len(backs) == 0 {
+		return out
 	}
-	return n
+	from := make([][]byte, len(backs))
+	earliest := 0
+	for i, d := range backs {
+		from[i] = hourKey(now.Add(-d))
+		if bytes.Compare(from[i], from[earliest]) < 0 {
+			earliest = i
+		}
+	}
+	c := b.Bucket(bLogins).Cursor()
+	for k, v := c.Seek(from[earliest]); k != nil; k, v = c.Next() {
+		for i := range from {
+			if bytes.Compare(k, from[i]) >= 0 {
+				out[i] += btoi(v)
+			}
+		}
+	}
+	return out
 }
 
 // overdue counts the keys of a time index (key = 8-byte time, then id) at

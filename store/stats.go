@@ -26,23 +26,23 @@ func (db *DB) Stats(ctx context.Context, tenant data.TenantID) (data.Stats, erro
 		if err != nil || b == nil {
 			return err
 		}
-		s.Users.Invited = counter(b, cUsersInvited)
-		s.Users.Active = counter(b, cUsersActive)
-		s.Users.Revoked = counter(b, cUsersRevoked)
+		n := counters(b)
+		s.Users.Invited = n[cUsersInvited]
+		s.Users.Active = n[cUsersActive]
+		s.Users.Revoked = n[cUsersRevoked]
 		s.Users.Total = s.Users.Invited + s.Users.Active + s.Users.Revoked
 		lapsed := overdue(b.Bucket(bInvitationExpiry), now)
-		s.Invitations.Pending = counter(b, cInvPending) - lapsed
-		s.Invitations.Expired = counter(b, cInvExpired) + lapsed
-		s.Invitations.Accepted = counter(b, cInvAccepted)
-		s.Invitations.Cancelled = counter(b, cInvCancelled)
-		s.Sessions.Active = counter(b, cSessionsActive) - overdue(b.Bucket(bSessionExpiry), now)
-		s.Tickets.Open = counter(b, ticketCounter(data.TicketOpen))
-		s.Tickets.Pending = counter(b, ticketCounter(data.TicketPending))
-		s.Tickets.Solved = counter(b, ticketCounter(data.TicketSolved))
-		s.Tickets.Closed = counter(b, ticketCounter(data.TicketClosed))
-		s.Logins.Last24h = loginsSince(b, now.Add(-23*time.Hour))
-		s.Logins.Last7d = loginsSince(b, now.Add(-(7*24-1)*time.Hour))
-		s.Logins.Last30d = loginsSince(b, now.Add(-(30*24-1)*time.Hour))
+		s.Invitations.Pending = n[cInvPending] - lapsed
+		s.Invitations.Expired = n[cInvExpired] + lapsed
+		s.Invitations.Accepted = n[cInvAccepted]
+		s.Invitations.Cancelled = n[cInvCancelled]
+		s.Sessions.Active = n[cSessionsActive] - overdue(b.Bucket(bSessionExpiry), now)
+		s.Tickets.Open = n[ticketCounter(data.TicketOpen)]
+		s.Tickets.Pending = n[ticketCounter(data.TicketPending)]
+		s.Tickets.Solved = n[ticketCounter(data.TicketSolved)]
+		s.Tickets.Closed = n[ticketCounter(data.TicketClosed)]
+		logins := loginsSince(b, now, 23*time.Hour, (7*24-1)*time.Hour, (30*24-1)*time.Hour)
+		s.Logins.Last24h, s.Logins.Last7d, s.Logins.Last30d = logins[0], logins[1], logins[2]
 		return nil
 	})
 	all := s.Invitations.Accepted + s.Invitations.Expired + s.Invitations.Cancelled + s.Invitations.Pending

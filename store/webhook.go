@@ -420,7 +420,7 @@ func (db *DB) DeleteWebhook(ctx context.Context, tenant data.TenantID, actor, id
 		if err := hooks.Delete(bytesOf(id)); err != nil {
 			return err
 		}
-		if err := b.Bucket(bCounters).Delete(bytesOf(webhookDeliveryCounter(id))); err != nil {
+		if err := dropCounter(b, webhookDeliveryCounter(id)); err != nil {
 			return err
 		}
 		return db.audit(b, now, actor, "webhook.delete", "webhook", id, "webhook deleted")
