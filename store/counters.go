@@ -2,13 +2,10 @@ package store
 
 import (
 	"bytes"
-	"math/rand/v2"
-	"sync/atomic"
 	"time"
 
 	"github.com/salesos/portal/data"
 	"github.com/salesos/portal/store/kv"
-	"github.com/salesos/portal/store/kv/boltkv"
 )
 
 // Counter names. They are kept in the same transactions as the records
@@ -33,31 +30,40 @@ func invitationCounter(s data.InvitationStatus) string { return "invitations." +
 // On bbolt, which runs one write at a time, the counter is one key. On an
 // engine with optimistic transactions (etcd) every write of an
 // organization that bumped that one key would conflict with every other
-// running at the same time, and all but one would run again. There a bump
-// adds to one of counterShards keys beside it (name, 0x00, shard), taken in
-// turn by the process's writes (from a random start, so that processes
-// spread too), and counter sums them. A counter's keys are never written
-// by bbolt, but they are copied with the rest by portal migrate, so every
-// engine reads them.
+// running at the same time, and all but one would run again. There (a
+// kv.Spreader) a bump adds to one of counterShards keys beside it (name,
+// 0x00, shard), picked by the transaction's spread number, and counter sums
+// them. A counter's shard keys are never written by bbolt, but portal
+// migrate copies them with the rest, so every engine reads them.
 func bump(b kv.Bucket, name string, delta int64) error {
 	c := b.Bucket(bCounters)
-	key := bytesOf(name)
-	if boltkv.Bucket(c) == nil {
-		key = shardKey(name, byte(nextShard.Add(1)%counterShards))
-	}
+	key := counterKey(c, name)
 	return c.Put(key, itob(btoi(c.Get(key))+delta))
 }
 
-// counterShards is how many keys a counter spreads over on engines with
-// optimistic transactions: more than the writers one process runs at once.
-const counterShards = 64
+// counterKey is the key a bump of counter name writes in counters bucket c.
+func counterKey(c kv.Bucket, name string) []byte {
+	if s, ok := c.(kv.Spreader); ok {
+		return shardKey(name, byte(s.Spread()%counterShards))
+	}
+	return bytesOf(name)
+}
 
-// nextShard turns the shards of a process's bumps.
-var nextShard = func() *atomic.Uint32 {
-	var n atomic.Uint32
-	n.Store(rand.Uint32())
-	return &n
-}()
+// prefetchBumps announces the reads of bumps of the named counters.
+func prefetchBumps(b kv.Bucket, names ...string) {
+	c := b.Bucket(bCounters)
+	if p, ok := c.(kv.Prefetcher); ok {
+		keys := make([][]byte, len(names))
+		for i, name := range names {
+			keys[i] = counterKey(c, name)
+		}
+		p.Prefetch(keys...)
+	}
+}
+
+// counterShards is how many keys a counter spreads over on engines with
+// optimistic transactions: more than the writes one process runs at once.
+const counterShards = 64
 
 func shardKey(name string, shard byte) []byte {
 	return append(append([]byte(name), 0x00), shard)

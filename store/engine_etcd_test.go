@@ -5,11 +5,17 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
 
 	"github.com/salesos/portal/data"
 	"github.com/salesos/portal/store"
@@ -137,5 +143,69 @@ func TestArticles_TwoProcesses(t *testing.T) {
 	hits, err := b.SearchArticles(ctx, "acme", "invoice", "", 10)
 	if err != nil || len(hits) != 1 || hits[0].Slug != "paying-invoices" {
 		t.Errorf("search on the other store: got %+v, %v, want the new article", hits, err)
+	}
+}
+
+// TestEtcd_RoundTrips: on etcd the hot paths take one read request (and a
+// write its commit), whatever the number of buckets and keys they touch, once
+// the process has seen the organization's buckets.
+func TestEtcd_RoundTrips(t *testing.T) {
+	var requests atomic.Int64
+	count := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if strings.HasSuffix(method, "/Range") || strings.HasSuffix(method, "/Txn") {
+			requests.Add(1)
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:   etcdtest.Shared(t).Endpoints(),
+		DialTimeout: 5 * time.Second,
+		Logger:      zap.NewNop(),
+		DialOptions: []grpc.DialOption{grpc.WithUnaryInterceptor(count)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cli.Close() })
+	clk := &stClock{t: storeT0}
+	db, err := store.OpenKV(etcdkv.New(cli, etcdkv.Config{Prefix: etcdtest.Prefix(t)}), "etcd", clk.Now, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	ctx := t.Context()
+	// The first writes make the organization and show the process its buckets.
+	var inv data.Invitation
+	for i := range 3 {
+		if inv, err = db.CreateInvitation(ctx, tenantA, "staff-1", data.InvitationRequest{Email: fmt.Sprintf("warm%d@example.com", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Stats(ctx, tenantA); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		max  int64
+		op   func() error
+	}{
+		{"invitation", 2, func() error {
+			_, err := db.CreateInvitation(ctx, tenantA, "staff-1", data.InvitationRequest{Email: "new@example.com"})
+			return err
+		}},
+		{"config", 1, func() error { _, err := db.Config(ctx, tenantA); return err }},
+		{"user", 1, func() error { _, err := db.UserJSON(ctx, tenantA, inv.UserID); return err }},
+		{"stats", 1, func() error { _, err := db.Stats(ctx, tenantA); return err }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := requests.Load()
+			if err := tt.op(); err != nil {
+				t.Fatal(err)
+			}
+			if n := requests.Load() - before; n > tt.max {
+				t.Errorf("took %d requests, want at most %d", n, tt.max)
+			}
+		})
 	}
 }

@@ -198,6 +198,13 @@ func (db *DB) InviteContact(ctx context.Context, tenant data.TenantID, actor, co
 
 func (db *DB) invite(tx kv.Tx, tenant data.TenantID, actor string, req data.InvitationRequest) (data.Invitation, error) {
 	now := db.Now()
+	if b, err := org(tx, tenant); err == nil {
+		// The reads of a new user's invitation, in one request on engines
+		// whose reads are round trips.
+		prefetch(b.Bucket(bConfig), keyConfig)
+		prefetch(b.Bucket(bUserEmails), bytesOf(data.NormalizeEmail(req.Email)))
+		prefetchBumps(b, userCounter(data.UserInvited), cInvPending)
+	}
 	cfg, err := db.configOf(tx, tenant, now)
 	if err != nil {
 		return data.Invitation{}, err

@@ -17,6 +17,14 @@ func (db *DB) Stats(ctx context.Context, tenant data.TenantID) (data.Stats, erro
 	now := db.Now()
 	err := db.read(ctx, func(tx kv.Tx) error {
 		s = data.Stats{}
+		if b, _ := org(tx, tenant); b != nil {
+			// One request on engines whose reads are round trips.
+			prefetch(b.Bucket(bConfig), keyConfig)
+			for _, name := range [][]byte{bCounters, bInvitationExpiry, bSessionExpiry} {
+				prefetchSeek(b.Bucket(name), nil)
+			}
+			prefetchSeek(b.Bucket(bLogins), hourKey(now.Add(-(30*24-1)*time.Hour)))
+		}
 		cfg, err := db.configOf(tx, tenant, now)
 		if err != nil {
 			return err

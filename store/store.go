@@ -505,6 +505,21 @@ func fillAppendOnlyTop(tx kv.Tx) {
 	}
 }
 
+// prefetch announces Gets of keys of b to an engine whose reads are round
+// trips (kv.Prefetcher), which then makes them with its next request.
+func prefetch(b kv.Bucket, keys ...[]byte) {
+	if p, ok := b.(kv.Prefetcher); ok {
+		p.Prefetch(keys...)
+	}
+}
+
+// prefetchSeek announces a walk of b from seek (kv.Prefetcher).
+func prefetchSeek(b kv.Bucket, seek []byte) {
+	if p, ok := b.(kv.Prefetcher); ok {
+		p.PrefetchSeek(seek)
+	}
+}
+
 func getJSON(b kv.Bucket, key []byte, v any) (bool, error) {
 	if b == nil {
 		return false, nil

@@ -139,6 +139,27 @@ var (
 	ErrIncompatibleValue = errors.New("kv: incompatible value")
 )
 
+// Prefetcher is implemented by the buckets of an engine whose reads are
+// round trips to a server (etcd). A transaction announces what it is about
+// to read, and the engine reads it along with its next request, at the
+// transaction's revision, instead of one request per read. Announcing
+// changes no result, and nothing announced has to be read.
+type Prefetcher interface {
+	// Prefetch announces Gets of keys.
+	Prefetch(keys ...[]byte)
+	// PrefetchSeek announces a cursor's Seek(seek) and walk forward.
+	PrefetchSeek(seek []byte)
+}
+
+// Spreader is implemented by the buckets of an engine with optimistic
+// transactions, where concurrent writes of one key conflict and all but one
+// run again. Spread is a number fixed for one run of a transaction, and
+// different for the runs the process has under way at the same time, so a
+// key every write updates (a counter) can be spread over several.
+type Spreader interface {
+	Spread() uint32
+}
+
 // Limited is implemented by an engine whose transactions carry a bounded
 // number of writes (etcd: its --max-txn-ops). Work over many records is
 // then split into transactions of a size that fits.

@@ -30,9 +30,19 @@ func (t *txn) commit() error {
 		return nil // read-only: one snapshot is serializable as it is
 	}
 	cfg := t.db.cfg
+	if len(t.reads)+len(t.scans)+len(t.pending) > cfg.MaxTxnOps {
+		t.settle() // read the markers, so compares can fold them into buckets'
+		if t.err != nil {
+			return t.err
+		}
+	}
 	cmps, err := t.compares()
 	if err != nil {
 		return err
+	}
+	// Markers still assumed must still be buckets.
+	for _, a := range t.pending {
+		cmps = append(cmps, clientv3.Compare(clientv3.Value(a.key), "=", string([]byte{tagBucket})))
 	}
 
 	// Deleted subtrees, split around the keys written again inside them
@@ -164,6 +174,10 @@ func (t *txn) commit() error {
 	}
 	if !resp.Succeeded {
 		cleanup()
+		// An assumed marker may be what failed: read them afresh.
+		for _, a := range t.pending {
+			t.db.markers.forget(a.key)
+		}
 		return errConflict
 	}
 	for _, s := range t.dels {

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -86,6 +87,7 @@ type DB struct {
 	cancel context.CancelFunc
 	// markers are the nested buckets the process has seen (read.go).
 	markers markerCache
+	spread  atomic.Uint32 // the last transaction's kv.Spreader number
 }
 
 // Open connects to the cluster and checks that it answers.
@@ -137,7 +139,10 @@ func New(cli *clientv3.Client, cfg Config) *DB {
 	// The 00 after the prefix keeps installations whose prefixes nest
 	// (/portal/ and /portal/eu/) out of each other's ranges.
 	prefix := append([]byte(cfg.Prefix), 0x00)
-	return &DB{cli: cli, cfg: cfg, prefix: prefix, ctx: ctx, cancel: cancel}
+	db := &DB{cli: cli, cfg: cfg, prefix: prefix, ctx: ctx, cancel: cancel}
+	// Processes start at different points, so their runs spread too.
+	db.spread.Store(rand.Uint32())
+	return db
 }
 
 // MaxWrites is how many writes one transaction carries at most: the
@@ -290,9 +295,7 @@ func (db *DB) View(fn func(kv.Tx) error) error {
 	for range 3 {
 		t := db.begin(false)
 		err = fn(t)
-		if err == nil {
-			t.settle()
-		}
+		t.settle() // fn's result may rest on assumed markers
 		if t.err != nil {
 			err = t.err
 		}
@@ -312,7 +315,9 @@ func (db *DB) Update(fn func(kv.Tx) error) error {
 	for attempt := range db.cfg.Attempts {
 		t := db.begin(true)
 		err := fn(t)
-		if err == nil {
+		if err != nil || (len(t.writes) == 0 && len(t.dels) == 0) {
+			// fn's result may rest on assumed markers; a commit with
+			// writes checks them in its compares instead.
 			t.settle()
 		}
 		if t.err != nil {
@@ -356,7 +361,7 @@ func (db *DB) backoff(attempt int) error {
 }
 
 func (db *DB) begin(writable bool) *txn {
-	t := &txn{db: db, writable: writable, cache: map[string]*entry{}}
+	t := &txn{db: db, writable: writable, cache: map[string]*entry{}, spread: db.spread.Add(1)}
 	if writable {
 		t.reads = map[string]read{}
 		t.scans = map[string]bool{}

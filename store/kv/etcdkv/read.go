@@ -7,19 +7,23 @@ import (
 	"sync"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // A transaction's reads go to the cluster in as few round trips as the
-// store's code allows, which walks buckets before it reads a key: every
-// Bucket call checks a nested bucket's marker. Markers change rarely (an
+// store's code allows. Keys and cursor pages announced with Prefetch and
+// PrefetchSeek (kv.Prefetcher) are read with the next request, all at once.
+// And the store walks buckets before it reads a key: every Bucket call
+// checks a nested bucket's marker. Markers change rarely (an
 // organization's buckets are made with it), so the process remembers the
 // ones it has seen, and a transaction that meets a remembered marker goes on
 // without asking: it notes the marker as assumed, and its next request
 // reads the assumed markers along with what it asks for, in one Txn at the
 // transaction's revision. A View or Update that ends with markers still
-// unchecked checks them before it returns or commits. When an assumed
+// unchecked checks them before it returns; an Update that writes commits
+// only if they are still buckets (a compare on their values). When an assumed
 // marker turns out gone at the revision (another process deleted the
 // bucket) the process forgets it and the function runs again, reading it.
 //
@@ -82,6 +86,38 @@ var errStaleMarker = errors.New("etcd: a remembered bucket is gone")
 // revision key of the bucket that holds it.
 type assumed struct{ key, rev string }
 
+// want is an announced get, and the revision key of the bucket it reads.
+type want struct {
+	g   get
+	rev string
+}
+
+// prefetched is a cursor page read ahead: the keys of [lo, end) from lo on,
+// up to the get's limit.
+type prefetched struct {
+	lo, end string
+	kvs     []*mvccpb.KeyValue
+	more    bool
+}
+
+// hi is the end of what the page covers.
+func (p *prefetched) hi() string {
+	if p.more && len(p.kvs) > 0 {
+		return string(p.kvs[len(p.kvs)-1].Key) + "\x00"
+	}
+	return p.end
+}
+
+// page is a prefetched page that holds the keys of [from, end) from from on.
+func (t *txn) page(from, end string) *prefetched {
+	for _, p := range t.ranges {
+		if p.end == end && p.lo <= from && from < p.hi() {
+			return p
+		}
+	}
+	return nil
+}
+
 // get is one read of a request: a key, or a range [key, end) of at most
 // limit keys (0: all), its count only, or in descending key order.
 type get struct {
@@ -122,9 +158,12 @@ func (t *txn) request(gets ...get) []*pb.RangeResponse {
 	if t.err != nil {
 		return nil
 	}
-	pend := t.pending
-	t.pending = nil
+	pend, wants := t.pending, t.wants
+	t.pending, t.wants = nil, nil
 	all := gets
+	for _, w := range wants {
+		all = append(all, w.g)
+	}
 	for _, a := range pend {
 		all = append(all, get{key: a.key})
 	}
@@ -142,8 +181,19 @@ func (t *txn) request(gets ...get) []*pb.RangeResponse {
 		return nil
 	}
 	t.pin(rev)
-	for i, a := range pend {
+	for i, w := range wants {
 		r := resps[len(gets)+i]
+		if w.g.end != "" {
+			t.ranges = append(t.ranges, &prefetched{lo: w.g.key, end: w.g.end, kvs: r.Kvs, more: r.More})
+		} else if len(r.Kvs) == 0 {
+			t.keep(w.g.key, nil, w.rev)
+		}
+		for _, kv := range r.Kvs {
+			t.keep(string(kv.Key), kv, w.rev)
+		}
+	}
+	for i, a := range pend {
+		r := resps[len(gets)+len(wants)+i]
 		e := &entry{}
 		var mod int64
 		if len(r.Kvs) > 0 {
@@ -201,9 +251,53 @@ func (t *txn) assume(key, rev string) {
 	t.cache[key] = &entry{val: []byte{tagBucket}}
 }
 
+// keep caches a key read ahead (kv nil: absent), unless the run has it. Its
+// ModRevision is kept for the commit's compares, added only if the run
+// reads the key.
+func (t *txn) keep(key string, kv *mvccpb.KeyValue, rev string) {
+	if _, ok := t.cache[key]; ok {
+		return
+	}
+	e := &entry{rev: rev, ahead: true}
+	if kv != nil {
+		e.val, e.mod = kv.Value, kv.ModRevision
+	}
+	t.cache[key] = e
+}
+
 // settle checks the markers the run still assumes.
 func (t *txn) settle() {
 	if len(t.pending) > 0 {
 		t.request()
 	}
 }
+
+// Prefetch announces Gets of keys of the bucket (kv.Prefetcher).
+func (b *bucket) Prefetch(keys ...[]byte) {
+	t := b.t
+	if t.err != nil {
+		return
+	}
+	for _, k := range keys {
+		if len(k) == 0 {
+			continue
+		}
+		key := b.key(k)
+		if _, ok := t.known(key); !ok {
+			t.wants = append(t.wants, want{g: get{key: key}, rev: b.rev})
+		}
+	}
+}
+
+// PrefetchSeek announces a cursor's Seek(seek) and walk forward
+// (kv.Prefetcher): the cursor's first page.
+func (b *bucket) PrefetchSeek(seek []byte) {
+	if b.t.err != nil {
+		return
+	}
+	b.t.wants = append(b.t.wants, want{g: get{key: b.seekKey(seek), end: b.end, limit: int64(b.t.db.cfg.PageSize)}, rev: b.rev})
+}
+
+// Spread is fixed for the transaction's run and turns with each run the
+// process begins (kv.Spreader).
+func (b *bucket) Spread() uint32 { return b.t.spread }

@@ -20,6 +20,11 @@ import (
 // entry is a key's state at the transaction's revision.
 type entry struct {
 	val []byte // tagged item value (or raw for other spaces); nil when absent
+	// A key read ahead (Prefetch) keeps its ModRevision and its bucket's
+	// revision key, to be added to the run's reads when it is read.
+	ahead bool
+	mod   int64
+	rev   string
 }
 
 // read is a key read by Get: the ModRevision it had (0 when absent) and
@@ -54,6 +59,9 @@ type txn struct {
 	bumps    map[string]bool
 	large    map[[16]byte][]byte // large values read
 	pending  []assumed           // markers assumed and not yet read
+	wants    []want              // gets announced and not yet made
+	ranges   []*prefetched       // cursor pages read ahead
+	spread   uint32              // kv.Spreader
 	root     *bucket
 }
 
@@ -84,6 +92,11 @@ func (t *txn) pin(rev int64) {
 // rev is the revision key of the bucket holding key ("" outside the tree).
 func (t *txn) server(key, rev string) *entry {
 	if e, ok := t.cache[key]; ok {
+		if e.ahead && t.writable {
+			if _, ok := t.reads[key]; !ok {
+				t.reads[key] = read{mod: e.mod, rev: e.rev}
+			}
+		}
 		return e
 	}
 	resps := t.request(get{key: key})
@@ -454,7 +467,9 @@ func (c *cursor) covers(key string) bool { return c.has && key >= c.lo && key < 
 func (c *cursor) serverNext(from string) *mvccpb.KeyValue {
 	t, end := c.b.t, c.b.end
 	for from < end && t.err == nil {
-		if !c.covers(from) {
+		if p := t.page(from, end); !c.covers(from) && p != nil {
+			c.page, c.lo, c.hi, c.has = p.kvs, p.lo, p.hi(), true
+		} else if !c.covers(from) {
 			kvs, more := t.scan(from, end, t.db.cfg.PageSize, false)
 			c.page, c.lo, c.hi, c.has = kvs, from, end, true
 			if more && len(kvs) > 0 {
@@ -557,11 +572,14 @@ func (c *cursor) land(key string, val []byte) ([]byte, []byte) {
 func (c *cursor) First() ([]byte, []byte) { return c.next(c.b.items) }
 func (c *cursor) Last() ([]byte, []byte)  { return c.prev(c.b.end) }
 
-func (c *cursor) Seek(seek []byte) ([]byte, []byte) {
-	// The encoding of seek without its terminator sorts at or before every
-	// item >= seek, and after every item < seek.
-	enc := appendEnc([]byte(c.b.items), seek)
-	return c.next(string(enc[:len(enc)-2]))
+func (c *cursor) Seek(seek []byte) ([]byte, []byte) { return c.next(c.b.seekKey(seek)) }
+
+// seekKey is where a cursor's Seek(seek) starts: the encoding of seek
+// without its terminator sorts at or before every item >= seek, and after
+// every item < seek.
+func (b *bucket) seekKey(seek []byte) string {
+	enc := appendEnc([]byte(b.items), seek)
+	return string(enc[:len(enc)-2])
 }
 
 func (c *cursor) Next() ([]byte, []byte) {
