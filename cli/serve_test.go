@@ -59,24 +59,38 @@ func freeAddr(t *testing.T) string {
 // serving line (which carries the address it bound) and stops it at cleanup.
 func startServe(t *testing.T, env map[string]string) *served {
 	t.Helper()
-	dir := t.TempDir()
+	e := serveEnv(t, env)
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &served{t: t, dbPath: e["PORTAL_DB"], out: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	go func() { s.done <- Run(ctx, []string{"portal", "serve"}, envMap(e), s.out, s.out) }()
+	t.Cleanup(func() { _ = s.stop() })
+	s.waitServing(e["PORTAL_ADDR"])
+	return s
+}
+
+// serveEnv is the test settings of a server, a database file in a
+// directory of its own among them, plus env.
+func serveEnv(t *testing.T, env map[string]string) map[string]string {
 	e := map[string]string{
 		"PORTAL_ADDR":         "127.0.0.1:0",
-		"PORTAL_DB":           filepath.Join(dir, "portal.db"),
+		"PORTAL_DB":           filepath.Join(t.TempDir(), "portal.db"),
 		"PORTAL_JWT_SECRET":   testSecret,
 		"PORTAL_METRICS_ADDR": "127.0.0.1:0",
 	}
 	for k, v := range env {
 		e[k] = v
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &served{t: t, dbPath: e["PORTAL_DB"], out: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
-	go func() { s.done <- Run(ctx, []string{"portal", "serve"}, envMap(e), s.out, s.out) }()
-	t.Cleanup(func() { _ = s.stop() })
+	return e
+}
+
+// waitServing waits for s's serving line, which carries the address it
+// bound, and sets s.addr and s.url from it; a fixed addr (for a log level
+// that hides the line) is polled instead.
+func (s *served) waitServing(addr string) {
+	t := s.t
+	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		// The serving line carries the address bound; a fixed address (for
-		// a log level that hides the line) is polled instead.
 		if m := servingRE.FindStringSubmatch(s.out.String()); m != nil {
 			s.addr = m[1]
 			break
@@ -85,10 +99,10 @@ func startServe(t *testing.T, env map[string]string) *served {
 			s.addr = m[1]
 			break
 		}
-		if a := e["PORTAL_ADDR"]; !strings.HasSuffix(a, ":0") {
-			if resp, err := http.Get("http://" + a + "/healthz"); err == nil {
+		if !strings.HasSuffix(addr, ":0") {
+			if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
 				resp.Body.Close()
-				s.addr = a
+				s.addr = addr
 				break
 			}
 		}
@@ -102,7 +116,6 @@ func startServe(t *testing.T, env map[string]string) *served {
 		}
 	}
 	s.url = "http://" + s.addr
-	return s
 }
 
 // stop cancels serve's context and returns what run returned.
