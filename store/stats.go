@@ -20,10 +20,13 @@ func (db *DB) Stats(ctx context.Context, tenant data.TenantID) (data.Stats, erro
 		if b, _ := org(tx, tenant); b != nil {
 			// One request on engines whose reads are round trips.
 			prefetch(b.Bucket(bConfig), keyConfig)
-			for _, name := range [][]byte{bCounters, bInvitationExpiry, bSessionExpiry} {
-				prefetchSeek(b.Bucket(name), nil)
-			}
-			prefetchSeek(b.Bucket(bLogins), hourKey(now.Add(-(30*24-1)*time.Hour)))
+			// Every counter (a few hundred keys with their shards), the
+			// first keys of the deadline indexes (those past due until the
+			// next sweep: few), and 30 days of hourly logins.
+			prefetchSeek(b.Bucket(bCounters), nil, 256)
+			prefetchSeek(b.Bucket(bInvitationExpiry), nil, 8)
+			prefetchSeek(b.Bucket(bSessionExpiry), nil, 8)
+			prefetchSeek(b.Bucket(bLogins), hourKey(now.Add(-(30*24-1)*time.Hour)), 30*24)
 		}
 		cfg, err := db.configOf(tx, tenant, now)
 		if err != nil {

@@ -513,10 +513,11 @@ func prefetch(b kv.Bucket, keys ...[]byte) {
 	}
 }
 
-// prefetchSeek announces a walk of b from seek (kv.Prefetcher).
-func prefetchSeek(b kv.Bucket, seek []byte) {
+// prefetchSeek announces a walk of about n keys of b from seek
+// (kv.Prefetcher).
+func prefetchSeek(b kv.Bucket, seek []byte, n int) {
 	if p, ok := b.(kv.Prefetcher); ok {
-		p.PrefetchSeek(seek)
+		p.PrefetchSeek(seek, n)
 	}
 }
 

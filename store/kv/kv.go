@@ -147,8 +147,9 @@ var (
 type Prefetcher interface {
 	// Prefetch announces Gets of keys.
 	Prefetch(keys ...[]byte)
-	// PrefetchSeek announces a cursor's Seek(seek) and walk forward.
-	PrefetchSeek(seek []byte)
+	// PrefetchSeek announces a cursor's Seek(seek) and a walk forward over
+	// about n keys (the engine reads one more, to see where the walk ends).
+	PrefetchSeek(seek []byte, n int)
 }
 
 // Spreader is implemented by the buckets of an engine with optimistic

@@ -289,13 +289,15 @@ func (b *bucket) Prefetch(keys ...[]byte) {
 	}
 }
 
-// PrefetchSeek announces a cursor's Seek(seek) and walk forward
-// (kv.Prefetcher): the cursor's first page.
-func (b *bucket) PrefetchSeek(seek []byte) {
+// PrefetchSeek announces a cursor's Seek(seek) and a walk forward over
+// about n keys (kv.Prefetcher): the cursor's first page, of n+1 keys at
+// most and of a page at least.
+func (b *bucket) PrefetchSeek(seek []byte, n int) {
 	if b.t.err != nil {
 		return
 	}
-	b.t.wants = append(b.t.wants, want{g: get{key: b.seekKey(seek), end: b.end, limit: int64(b.t.db.cfg.PageSize)}, rev: b.rev})
+	limit := min(max(n, 0)+1, b.t.db.cfg.PageSize)
+	b.t.wants = append(b.t.wants, want{g: get{key: b.seekKey(seek), end: b.end, limit: int64(limit)}, rev: b.rev})
 }
 
 // Spread is fixed for the transaction's run and turns with each run the
