@@ -84,6 +84,7 @@ type DB struct {
 	prefix []byte
 	ctx    context.Context // ends with Close
 	cancel context.CancelFunc
+	hints  hints // where walks down from each bucket's end found its top
 }
 
 // Open connects to the cluster and checks that it answers.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/big"
 	"slices"
 	"sort"
 	"strings"
@@ -167,10 +168,11 @@ func (t *txn) deleteRange(start, end string) {
 }
 
 // scan reads up to limit keys of [start, end) at the transaction's revision,
-// ascending or descending; more reports whether the range holds others.
-func (t *txn) scan(start, end string, limit int, desc bool) ([]*mvccpb.KeyValue, bool) {
+// ascending or descending; more reports whether the range holds others, n
+// how many keys it holds.
+func (t *txn) scan(start, end string, limit int, desc bool) (kvs []*mvccpb.KeyValue, more bool, n int64) {
 	if t.err != nil {
-		return nil, false
+		return nil, false, 0
 	}
 	opts := t.pinOpts(clientv3.WithRange(end), clientv3.WithLimit(int64(limit)))
 	if desc {
@@ -181,7 +183,7 @@ func (t *txn) scan(start, end string, limit int, desc bool) ([]*mvccpb.KeyValue,
 	cancel()
 	if err != nil {
 		t.fail(err)
-		return nil, false
+		return nil, false, 0
 	}
 	t.pin(resp.Header.Revision)
 	for _, kv := range resp.Kvs {
@@ -189,7 +191,7 @@ func (t *txn) scan(start, end string, limit int, desc bool) ([]*mvccpb.KeyValue,
 			t.cache[string(kv.Key)] = &entry{val: kv.Value}
 		}
 	}
-	return resp.Kvs, resp.More
+	return resp.Kvs, resp.More, resp.Count
 }
 
 // value turns a tagged item value into the caller's: nil for a bucket.
@@ -455,6 +457,12 @@ type cursor struct {
 	lo, hi string
 	has    bool   // page is set
 	cur    string // current full key; "" when unpositioned
+	// spacing is the mean width per key (in sp) of the last window read
+	// walking down (see window.go), nil before one; first is the bucket's
+	// first server key once a window from the bucket's start has seen it.
+	spacing *big.Float
+	first   string
+	sp      *space // the alphabet of the keys seen; nil before a window
 }
 
 func (c *cursor) covers(key string) bool { return c.has && key >= c.lo && key < c.hi }
@@ -465,7 +473,7 @@ func (c *cursor) serverNext(from string) *mvccpb.KeyValue {
 	t, end := c.b.t, c.b.end
 	for from < end && t.err == nil {
 		if !c.covers(from) {
-			kvs, more := t.scan(from, end, t.db.cfg.PageSize, false)
+			kvs, more, _ := t.scan(from, end, t.db.cfg.PageSize, false)
 			c.page, c.lo, c.hi, c.has = kvs, from, end, true
 			if more && len(kvs) > 0 {
 				c.hi = string(kvs[len(kvs)-1].Key) + "\x00"
@@ -489,12 +497,7 @@ func (c *cursor) serverPrev(before string) *mvccpb.KeyValue {
 	t, start := c.b.t, c.b.items
 	for before > start && t.err == nil {
 		if !c.has || before <= c.lo || before > c.hi {
-			kvs, more := t.scan(start, before, t.db.cfg.PageSize, true)
-			slices.Reverse(kvs)
-			c.page, c.lo, c.hi, c.has = kvs, start, before, true
-			if more && len(kvs) > 0 {
-				c.lo = string(kvs[0].Key)
-			}
+			c.fillBelow(before)
 		}
 		i := sort.Search(len(c.page), func(i int) bool { return string(c.page[i].Key) >= before })
 		for i--; i >= 0; i-- {
