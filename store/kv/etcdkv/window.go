@@ -151,9 +151,10 @@ func (sp *space) num(p place, scale int) *big.Int {
 	return x
 }
 
-// placeAt is the place of x units of A^-scale, clamped to the space. Its
-// trailing zero bytes are dropped: no key lies between s and s+"\x00".
-// The digits are the alphabet's values, so a place is a key of its runs.
+// placeAt is the place of x units of A^-scale, clamped to the space: its
+// digits are the alphabet's values, without trailing zero digits (the
+// lowest string at that position; with 00 as digit 0 no key lies between
+// s and s+"\x00").
 func (sp *space) placeAt(x *big.Int, scale int) place {
 	if x.Sign() <= 0 {
 		return place{}
@@ -168,8 +169,8 @@ func (sp *space) placeAt(x *big.Int, scale int) place {
 		q.DivMod(q, a, d)
 		b[i] = sp.vals[d.Int64()]
 	}
-	for len(b) > 0 && b[len(b)-1] == 0 {
-		b = b[:len(b)-1] // only when 00 is the alphabet's digit 0
+	for len(b) > 0 && b[len(b)-1] == sp.vals[0] {
+		b = b[:len(b)-1] // the same position, and the lowest key at it
 	}
 	return place{suf: string(b)}
 }

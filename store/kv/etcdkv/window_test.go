@@ -243,3 +243,49 @@ func (p place) String() string {
 	}
 	return strconv.Quote(p.suf)
 }
+
+// TestAlphabetSpace: keys drawn from the decimal digits are read in base
+// 10, so no gap lies between 0999 and 1000; bytes outside the alphabet
+// (the terminator among them) read as the digit boundary above the values
+// under them.
+func TestAlphabetSpace(t *testing.T) {
+	sp := newSpace([256]bool{}).learn("P", []*mvccpb.KeyValue{{Key: []byte("P0123456789\x00\x01")}})
+	if got := string(sp.vals); got != "0123456789" {
+		t.Fatalf("alphabet %q, want the digits (no terminator)", got)
+	}
+	if again := sp.learn("P", []*mvccpb.KeyValue{{Key: []byte("P42\x00\x01")}}); again != sp {
+		t.Error("learning known bytes made a new space")
+	}
+	nums := []struct {
+		p     place
+		scale int
+		want  int64
+	}{
+		{place{suf: "5"}, 1, 5},
+		{place{suf: "50"}, 2, 50},
+		{place{suf: "5\x00\x01"}, 2, 50}, // 00 is below every digit
+		{place{suf: "1a"}, 2, 20},        // 'a' is above every digit: carry
+		{place{suf: "0999"}, 4, 999},
+		{place{top: true}, 3, 1000},
+	}
+	for _, tt := range nums {
+		if got := sp.num(tt.p, tt.scale); got.Int64() != tt.want {
+			t.Errorf("num(%v, %d) = %v, want %d", tt.p, tt.scale, got, tt.want)
+		}
+	}
+	if got := sp.placeAt(big.NewInt(1234), 4); got != (place{suf: "1234"}) {
+		t.Errorf("placeAt(1234, 4) = %v, want \"1234\"", got)
+	}
+	if got, want := sp.dist(place{suf: "0999"}, place{suf: "1000"}), sp.frac(big.NewInt(1), 4); got.Cmp(want) != 0 {
+		t.Errorf("dist(0999, 1000) = %v, want one unit of the fourth digit, %v", got, want)
+	}
+	if got := sp.below(place{suf: "1000"}, sp.frac(big.NewInt(1), 4)); got != (place{suf: "0999"}) {
+		t.Errorf("below(1000, 1e-4) = %v, want \"0999\"", got)
+	}
+	if got := sp.inside(place{suf: "0999"}, place{suf: "1001"}, sp.frac(big.NewInt(1), 4)); got.suf <= "0999" || got.suf >= "1001" {
+		t.Errorf("inside(0999, 1001) = %v, not between them", got)
+	}
+	if one := newSpace([256]bool{}); len(one.vals) != 2 {
+		t.Errorf("a space with nothing learned has %d digits, want 2", len(one.vals))
+	}
+}
