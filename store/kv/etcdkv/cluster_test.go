@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
@@ -19,7 +20,7 @@ import (
 )
 
 // theCluster is the package's shared cluster (etcdtest).
-func theCluster(t *testing.T) *testCluster {
+func theCluster(t testing.TB) *testCluster {
 	t.Helper()
 	return &testCluster{Cluster: etcdtest.Shared(t), ranges: &ranges}
 }
@@ -34,6 +35,10 @@ type testCluster struct {
 
 var ranges atomic.Int64
 
+// onRange, when set, sees every Range request of the package's clients and
+// its response, so a test can check what a walk asks of the server.
+var onRange atomic.Pointer[func(*pb.RangeRequest, *pb.RangeResponse)]
+
 func TestMain(m *testing.M) {
 	code := m.Run()
 	etcdtest.Stop()
@@ -41,13 +46,35 @@ func TestMain(m *testing.M) {
 }
 
 // client connects to every member; it is closed with the test.
-func (c *testCluster) client(t *testing.T) *clientv3.Client {
+func (c *testCluster) client(t testing.TB) *clientv3.Client {
 	t.Helper()
 	count := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		if strings.HasSuffix(method, "/Range") || strings.HasSuffix(method, "/Txn") {
-			ranges.Add(1)
+		isRange, isTxn := strings.HasSuffix(method, "/Range"), strings.HasSuffix(method, "/Txn")
+		if !isRange && !isTxn {
+			return invoker(ctx, method, req, reply, cc, opts...)
 		}
-		return invoker(ctx, method, req, reply, cc, opts...)
+		ranges.Add(1)
+		err := invoker(ctx, method, req, reply, cc, opts...)
+		f := onRange.Load()
+		if f == nil || err != nil {
+			return err
+		}
+		if isRange {
+			(*f)(req.(*pb.RangeRequest), reply.(*pb.RangeResponse))
+			return nil
+		}
+		// A read that carries several gets is a Txn of Ranges.
+		tr, resp := req.(*pb.TxnRequest), reply.(*pb.TxnResponse)
+		ops := tr.Success
+		if !resp.Succeeded {
+			ops = tr.Failure
+		}
+		for i, op := range ops {
+			if r := op.GetRequestRange(); r != nil && i < len(resp.Responses) {
+				(*f)(r, resp.Responses[i].GetResponseRange())
+			}
+		}
+		return nil
 	}
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:          c.Endpoints(),
@@ -64,10 +91,10 @@ func (c *testCluster) client(t *testing.T) *clientv3.Client {
 }
 
 // prefix is a fresh installation prefix on the shared cluster.
-func prefix(t *testing.T) string { return etcdtest.Prefix(t) }
+func prefix(t testing.TB) string { return etcdtest.Prefix(t) }
 
 // open opens installation cfg.Prefix, or a fresh one when it is empty.
-func open(t *testing.T, cfg etcdkv.Config) *etcdkv.DB {
+func open(t testing.TB, cfg etcdkv.Config) *etcdkv.DB {
 	t.Helper()
 	if cfg.Prefix == "" {
 		cfg.Prefix = prefix(t)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/big"
 	"slices"
 	"sort"
 	"strings"
@@ -174,18 +175,19 @@ func (t *txn) deleteRange(start, end string) {
 }
 
 // scan reads up to limit keys of [start, end) at the transaction's revision,
-// ascending or descending; more reports whether the range holds others.
-func (t *txn) scan(start, end string, limit int, desc bool) ([]*mvccpb.KeyValue, bool) {
+// ascending or descending; more reports whether the range holds others, n
+// how many keys it holds.
+func (t *txn) scan(start, end string, limit int, desc bool) (kvs []*mvccpb.KeyValue, more bool, n int64) {
 	resps := t.request(get{key: start, end: end, limit: int64(limit), desc: desc})
 	if resps == nil {
-		return nil, false
+		return nil, false, 0
 	}
 	for _, kv := range resps[0].Kvs {
 		if _, ok := t.cache[string(kv.Key)]; !ok {
 			t.cache[string(kv.Key)] = &entry{val: kv.Value}
 		}
 	}
-	return resps[0].Kvs, resps[0].More
+	return resps[0].Kvs, resps[0].More, resps[0].Count
 }
 
 // value turns a tagged item value into the caller's: nil for a bucket.
@@ -458,6 +460,12 @@ type cursor struct {
 	lo, hi string
 	has    bool   // page is set
 	cur    string // current full key; "" when unpositioned
+	// spacing is the mean width per key (in sp) of the last window read
+	// walking down (see window.go), nil before one; first is the bucket's
+	// first server key once a window from the bucket's start has seen it.
+	spacing *big.Float
+	first   string
+	sp      *space // the alphabet of the keys seen; nil before a window
 }
 
 func (c *cursor) covers(key string) bool { return c.has && key >= c.lo && key < c.hi }
@@ -470,7 +478,7 @@ func (c *cursor) serverNext(from string) *mvccpb.KeyValue {
 		if p := t.page(from, end); !c.covers(from) && p != nil {
 			c.page, c.lo, c.hi, c.has = p.kvs, p.lo, p.hi(), true
 		} else if !c.covers(from) {
-			kvs, more := t.scan(from, end, t.db.cfg.PageSize, false)
+			kvs, more, _ := t.scan(from, end, t.db.cfg.PageSize, false)
 			c.page, c.lo, c.hi, c.has = kvs, from, end, true
 			if more && len(kvs) > 0 {
 				c.hi = string(kvs[len(kvs)-1].Key) + "\x00"
@@ -494,12 +502,7 @@ func (c *cursor) serverPrev(before string) *mvccpb.KeyValue {
 	t, start := c.b.t, c.b.items
 	for before > start && t.err == nil {
 		if !c.has || before <= c.lo || before > c.hi {
-			kvs, more := t.scan(start, before, t.db.cfg.PageSize, true)
-			slices.Reverse(kvs)
-			c.page, c.lo, c.hi, c.has = kvs, start, before, true
-			if more && len(kvs) > 0 {
-				c.lo = string(kvs[0].Key)
-			}
+			c.fillBelow(before)
 		}
 		i := sort.Search(len(c.page), func(i int) bool { return string(c.page[i].Key) >= before })
 		for i--; i >= 0; i-- {
