@@ -30,19 +30,14 @@ func (t *txn) commit() error {
 		return nil // read-only: one snapshot is serializable as it is
 	}
 	cfg := t.db.cfg
-	if len(t.reads)+len(t.scans)+len(t.pending) > cfg.MaxTxnOps {
-		t.settle() // read the markers, so compares can fold them into buckets'
-		if t.err != nil {
-			return t.err
-		}
-	}
 	cmps, err := t.compares()
 	if err != nil {
 		return err
 	}
-	// Markers still assumed must still be buckets.
-	for _, a := range t.pending {
-		cmps = append(cmps, clientv3.Compare(clientv3.Value(a.key), "=", string([]byte{tagBucket})))
+	// Markers still assumed stand if no bucket was deleted since they were
+	// seen (read.go).
+	if len(t.pending) > 0 {
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(t.db.genKey()), "=", t.assumedGen))
 	}
 
 	// Deleted subtrees, split around the keys written again inside them
@@ -62,6 +57,10 @@ func (t *txn) commit() error {
 		if from < s.end {
 			ops = append(ops, clientv3.OpDelete(from, clientv3.WithRange(s.end)))
 		}
+	}
+	if len(t.dels) > 0 {
+		// A bucket goes: the markers processes remember are in doubt.
+		ops = append(ops, clientv3.OpPut(t.db.genKey(), ""))
 	}
 
 	// Puts and deletes. When a write replaces a large value, its chunks go
@@ -180,8 +179,10 @@ func (t *txn) commit() error {
 		}
 		return errConflict
 	}
-	for _, s := range t.dels {
-		t.db.markers.forgetRange(s.start, s.end)
+	if len(t.dels) > 0 {
+		// This commit put the generation key: what the process remembers
+		// is of an older generation.
+		t.db.markers.outdate(resp.Header.Revision)
 	}
 	for key, w := range t.writes {
 		if w.val == nil {
@@ -258,6 +259,10 @@ func (t *txn) compares() ([]clientv3.Cmp, error) {
 	}
 	return cmps, nil
 }
+
+// genKey is the installation's generation key, put by every commit that
+// deletes a bucket.
+func (db *DB) genKey() string { return string(db.prefix) + string(spaceGen) }
 
 func (db *DB) chunkPrefix(id [16]byte) string {
 	return string(db.prefix) + string(spaceChunk) + string(id[:])

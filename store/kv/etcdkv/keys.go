@@ -13,6 +13,7 @@ import (
 //	P 00 r {01 seg}*           the bucket's revision key, put by every write into it
 //	P 00 c <id> <i>            chunk i of a large value
 //	P 00 o <id>                the item key that owns chunk group id
+//	P 00 g                     the generation key, put by every commit that deletes a bucket
 //
 // (DB.prefix is P 00.)
 //
@@ -25,6 +26,7 @@ const (
 	spaceRev   = 'r'
 	spaceChunk = 'c'
 	spaceOwner = 'o'
+	spaceGen   = 'g'
 
 	sepBucket = 0x01
 	sepItems  = 0x02

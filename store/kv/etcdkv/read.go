@@ -4,6 +4,7 @@ package etcdkv
 
 import (
 	"errors"
+	"strings"
 	"sync"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -15,17 +16,31 @@ import (
 // A transaction's reads go to the cluster in as few round trips as the
 // store's code allows. Keys and cursor pages announced with Prefetch and
 // PrefetchSeek (kv.Prefetcher) are read with the next request, all at once.
+//
 // And the store walks buckets before it reads a key: every Bucket call
-// checks a nested bucket's marker. Markers change rarely (an
-// organization's buckets are made with it), so the process remembers the
-// ones it has seen, and a transaction that meets a remembered marker goes on
-// without asking: it notes the marker as assumed, and its next request
-// reads the assumed markers along with what it asks for, in one Txn at the
-// transaction's revision. A View or Update that ends with markers still
-// unchecked checks them before it returns; an Update that writes commits
-// only if they are still buckets (a compare on their values). When an assumed
-// marker turns out gone at the revision (another process deleted the
-// bucket) the process forgets it and the function runs again, reading it.
+// checks a nested bucket's marker. Markers change rarely (an organization's
+// buckets are made with it), so the process remembers the ones it has seen,
+// with their ModRevision and the ModRevision of the installation's
+// generation key, which every commit that deletes a bucket puts. A
+// transaction that meets a remembered marker goes on without reading it (it
+// assumes it), provided the marker is not newer than the transaction's
+// revision. The assumption holds if the generation key has not changed
+// since the marker was seen: a marker seen with ModRevision m at revision
+// r existed without a break from m to r, and with no bucket deleted since,
+// it still does. So:
+//
+//   - A View checks its assumed markers at its revision. A key its reads
+//     found inside an assumed bucket proves the bucket (a bucket's keys go
+//     with it, in the same commit), which is how a read of a record that
+//     exists needs no more than the record's own get. Markers no found key
+//     proves are checked by reading the generation key, in the same request
+//     when it is a Txn anyway, or in one more.
+//   - An Update's commit compares the generation key's ModRevision with the
+//     one its markers were seen with: one compare for all of them. An
+//     Update that writes nothing checks them as a View does.
+//
+// When the check fails (a bucket was deleted somewhere since), the process
+// forgets what it remembered and the function runs again, reading markers.
 //
 // Reads after the first are pinned to the first one's revision, which a
 // member that has applied it serves from its own store (a serializable
@@ -37,28 +52,47 @@ import (
 // maxMarkers bounds the markers a process remembers.
 const maxMarkers = 1 << 16
 
-// markerCache is the set of bucket marker keys the process has seen.
+// markerCache is the bucket markers the process has seen: their
+// ModRevisions, all seen with generation key ModRevision gen (0: never put).
 type markerCache struct {
 	mu   sync.RWMutex
-	keys map[string]struct{}
+	gen  int64
+	keys map[string]int64
 }
 
-func (m *markerCache) has(key string) bool {
+// lookup returns the ModRevision of marker key and the generation it was
+// seen with.
+func (m *markerCache) lookup(key string) (mod, gen int64, ok bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	_, ok := m.keys[key]
-	return ok
+	mod, ok = m.keys[key]
+	return mod, m.gen, ok
 }
 
-func (m *markerCache) add(key string) {
+// add remembers marker key, seen with ModRevision mod at a revision where
+// the generation key had ModRevision gen. A newer generation replaces what
+// the cache holds; an older one is not remembered.
+func (m *markerCache) add(key string, mod, gen int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.keys == nil || len(m.keys) >= maxMarkers {
+	if gen < m.gen {
+		return
+	}
+	if m.keys == nil || gen > m.gen || len(m.keys) >= maxMarkers {
 		// Forgetting costs one read per marker met again: cheaper than
 		// tracking which markers are in use.
-		m.keys = map[string]struct{}{}
+		m.keys, m.gen = map[string]int64{}, gen
 	}
-	m.keys[key] = struct{}{}
+	m.keys[key] = mod
+}
+
+// outdate forgets everything seen before generation gen.
+func (m *markerCache) outdate(gen int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if gen > m.gen {
+		m.keys, m.gen = nil, gen
+	}
 }
 
 func (m *markerCache) forget(key string) {
@@ -67,24 +101,55 @@ func (m *markerCache) forget(key string) {
 	delete(m.keys, key)
 }
 
-// forgetRange forgets the markers in [start, end): a deleted subtree's.
-func (m *markerCache) forgetRange(start, end string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for k := range m.keys {
-		if k >= start && k < end {
-			delete(m.keys, k)
-		}
-	}
-}
-
 // errStaleMarker is an assumed bucket marker that was gone at the
 // transaction's revision: its function runs again.
 var errStaleMarker = errors.New("etcd: a remembered bucket is gone")
 
-// assumed is a marker a transaction went on without reading, and the
-// revision key of the bucket that holds it.
-type assumed struct{ key, rev string }
+// assumed is a marker a transaction went on without reading: its key, the
+// revision key of the bucket that holds it, its ModRevision, and the prefix
+// of the subtree it stands for.
+type assumed struct {
+	key, rev, sub string
+	mod           int64
+}
+
+// mayAssume reports whether the run may assume a marker remembered with
+// ModRevision mod in generation gen.
+func (t *txn) mayAssume(mod, gen int64) bool {
+	if t.rev > 0 && mod > t.rev {
+		return false // newer than what the run reads
+	}
+	if t.genKnown && gen != t.gen {
+		return false
+	}
+	return len(t.pending) == 0 || gen == t.assumedGen
+}
+
+// assume goes on past marker key of a bucket the process has seen.
+func (t *txn) assume(key, rev, sub string, mod, gen int64) {
+	t.pending = append(t.pending, assumed{key: key, rev: rev, sub: sub, mod: mod})
+	t.assumedGen = gen
+	t.cache[key] = &entry{val: []byte{tagBucket}}
+}
+
+// proven reports whether a key the responses found lies in a's subtree.
+func proven(a assumed, resps []*pb.RangeResponse) bool {
+	for _, r := range resps {
+		for _, kv := range r.Kvs {
+			if strings.HasPrefix(string(kv.Key), a.sub) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// settle checks the markers the run still assumes.
+func (t *txn) settle() {
+	if len(t.pending) > 0 {
+		t.requestWith(true)
+	}
+}
 
 // want is an announced get, and the revision key of the bucket it reads.
 type want struct {
@@ -125,6 +190,7 @@ type get struct {
 	limit    int64
 	count    bool
 	desc     bool
+	marker   bool // a marker read: the generation key is wanted too
 }
 
 func (g get) op(rev int64, serializable bool) clientv3.Op {
@@ -150,22 +216,43 @@ func (g get) op(rev int64, serializable bool) clientv3.Op {
 	return clientv3.OpGet(g.key, opts...)
 }
 
-// request makes gets, and reads of the markers assumed so far, in one round
-// trip at the transaction's revision (pinning it if this is the first read).
-// It returns the gets' responses, or nil when the request failed (t.err
-// says why). A marker found gone fails the run with errStaleMarker.
+// request makes gets, and the gets announced so far, in one round trip at
+// the transaction's revision (pinning it if this is the first read). It
+// returns the gets' responses, or nil when the request failed (t.err says
+// why). In a View it also checks the markers assumed so far.
 func (t *txn) request(gets ...get) []*pb.RangeResponse {
+	return t.requestWith(!t.writable, gets...)
+}
+
+// requestWith is request, checking assumed markers if check is set.
+func (t *txn) requestWith(check bool, gets ...get) []*pb.RangeResponse {
 	if t.err != nil {
 		return nil
 	}
-	pend, wants := t.pending, t.wants
-	t.pending, t.wants = nil, nil
+	wants := t.wants
+	t.wants = nil
+	var pend []assumed
+	if check {
+		pend, t.pending = t.pending, nil
+	}
 	all := gets
 	for _, w := range wants {
 		all = append(all, w.g)
 	}
-	for _, a := range pend {
-		all = append(all, get{key: a.key})
+	withGen := false
+	if !t.genKnown {
+		for _, g := range all {
+			withGen = withGen || g.marker
+		}
+		// A lone get of a key proves the markers above it if it finds the
+		// key; otherwise the generation key rides along.
+		lone := len(all) == 1 && all[0].end == ""
+		for _, a := range pend {
+			withGen = withGen || !lone || !strings.HasPrefix(all[0].key, a.sub)
+		}
+	}
+	if withGen {
+		all = append(all, get{key: t.db.genKey()})
 	}
 	if len(all) == 0 {
 		return nil
@@ -181,6 +268,14 @@ func (t *txn) request(gets ...get) []*pb.RangeResponse {
 		return nil
 	}
 	t.pin(rev)
+	if withGen {
+		r := resps[len(resps)-1]
+		t.gen, t.genKnown = 0, true
+		if len(r.Kvs) > 0 {
+			t.gen = r.Kvs[0].ModRevision
+		}
+		resps = resps[:len(resps)-1]
+	}
 	for i, w := range wants {
 		r := resps[len(gets)+i]
 		if w.g.end != "" {
@@ -192,21 +287,24 @@ func (t *txn) request(gets ...get) []*pb.RangeResponse {
 			t.keep(string(kv.Key), kv, w.rev)
 		}
 	}
-	for i, a := range pend {
-		r := resps[len(gets)+len(wants)+i]
-		e := &entry{}
-		var mod int64
-		if len(r.Kvs) > 0 {
-			e.val, mod = r.Kvs[0].Value, r.Kvs[0].ModRevision
-		}
-		t.cache[a.key] = e
-		if t.writable {
-			t.reads[a.key] = read{mod: mod, rev: a.rev}
-		}
-		if len(e.val) == 0 || e.val[0] != tagBucket {
+	var unproven []assumed
+	for _, a := range pend {
+		switch {
+		case proven(a, resps):
+		case !t.genKnown:
+			unproven = append(unproven, a)
+		case t.gen == t.assumedGen && a.mod <= t.rev:
+		default:
+			// A bucket was deleted since the marker was seen: it may be
+			// this one.
+			t.db.markers.outdate(t.gen)
 			t.db.markers.forget(a.key)
 			t.fail(errStaleMarker)
 		}
+	}
+	if len(unproven) > 0 {
+		t.pending = append(unproven, t.pending...)
+		t.requestWith(true) // with the generation key
 	}
 	return resps[:len(gets)]
 }
@@ -242,15 +340,6 @@ func (t *txn) send(gets []get, serializable bool) ([]*pb.RangeResponse, int64, e
 	return out, resp.Header.Revision, nil
 }
 
-// assume goes on past the marker key of a nested bucket the process has
-// seen, to be checked by the transaction's next request.
-func (t *txn) assume(key, rev string) {
-	t.pending = append(t.pending, assumed{key: key, rev: rev})
-	// Later lookups of the key in this run know it as a bucket; the check
-	// replaces this entry only if it finds otherwise (and fails the run).
-	t.cache[key] = &entry{val: []byte{tagBucket}}
-}
-
 // keep caches a key read ahead (kv nil: absent), unless the run has it. Its
 // ModRevision is kept for the commit's compares, added only if the run
 // reads the key.
@@ -265,12 +354,6 @@ func (t *txn) keep(key string, kv *mvccpb.KeyValue, rev string) {
 	t.cache[key] = e
 }
 
-// settle checks the markers the run still assumes.
-func (t *txn) settle() {
-	if len(t.pending) > 0 {
-		t.request()
-	}
-}
 
 // Prefetch announces Gets of keys of the bucket (kv.Prefetcher).
 func (b *bucket) Prefetch(keys ...[]byte) {

@@ -59,7 +59,11 @@ type txn struct {
 	dels     []span
 	bumps    map[string]bool
 	large    map[[16]byte][]byte // large values read
-	pending  []assumed           // markers assumed and not yet read
+	pending  []assumed           // markers assumed and not yet checked
+	// The generation key's ModRevision at rev, once read, and that of the
+	// markers the run assumes.
+	gen, assumedGen int64
+	genKnown        bool
 	wants    []want              // gets announced and not yet made
 	ranges   []*prefetched       // cursor pages read ahead
 	spread   uint32              // kv.Spreader
@@ -301,14 +305,36 @@ func (b *bucket) Delete(k []byte) error {
 // bucket the process remembers is assumed (see read.go), others are read.
 func (b *bucket) marker(key string) []byte {
 	t := b.t
-	if _, ok := t.known(key); !ok && t.err == nil && t.db.markers.has(key) {
-		t.assume(key, b.rev)
+	if _, ok := t.known(key); !ok && t.err == nil {
+		if mod, gen, ok := t.db.markers.lookup(key); ok && t.mayAssume(mod, gen) {
+			sub := string(b.prefix) + string([]byte{sepBucket}) + key[len(b.items):]
+			t.assume(key, b.rev, sub, mod, gen)
+		} else {
+			t.readMarker(key, b.rev)
+		}
 	}
-	v := t.lookup(key, b.rev)
-	if _, mine := t.writes[key]; !mine && len(v) > 0 && v[0] == tagBucket {
-		t.db.markers.add(key)
+	return t.lookup(key, b.rev)
+}
+
+// readMarker reads a marker key with the generation key, and remembers the
+// bucket it names.
+func (t *txn) readMarker(key, rev string) {
+	resps := t.request(get{key: key, marker: true})
+	if resps == nil {
+		return
 	}
-	return v
+	e := &entry{}
+	var mod int64
+	if kvs := resps[0].Kvs; len(kvs) > 0 {
+		e.val, mod = kvs[0].Value, kvs[0].ModRevision
+	}
+	t.cache[key] = e
+	if t.writable {
+		t.reads[key] = read{mod: mod, rev: rev}
+	}
+	if len(e.val) > 0 && e.val[0] == tagBucket && t.genKnown {
+		t.db.markers.add(key, mod, t.gen)
+	}
 }
 
 func (b *bucket) Bucket(name []byte) kv.Bucket {
