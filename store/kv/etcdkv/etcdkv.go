@@ -88,7 +88,7 @@ type DB struct {
 	// markers are the nested buckets the process has seen (read.go).
 	markers markerCache
 	spread  atomic.Uint32 // the last transaction's kv.Spreader number
-	hints   hints // where walks down from each bucket's end found its top
+	hints   hints         // where walks down from each bucket's end found its top
 }
 
 // Open connects to the cluster and checks that it answers.

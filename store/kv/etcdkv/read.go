@@ -354,7 +354,6 @@ func (t *txn) keep(key string, kv *mvccpb.KeyValue, rev string) {
 	t.cache[key] = e
 }
 
-
 // Prefetch announces Gets of keys of the bucket (kv.Prefetcher).
 func (b *bucket) Prefetch(keys ...[]byte) {
 	t := b.t

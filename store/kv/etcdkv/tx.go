@@ -64,10 +64,10 @@ type txn struct {
 	// markers the run assumes.
 	gen, assumedGen int64
 	genKnown        bool
-	wants    []want              // gets announced and not yet made
-	ranges   []*prefetched       // cursor pages read ahead
-	spread   uint32              // kv.Spreader
-	root     *bucket
+	wants           []want        // gets announced and not yet made
+	ranges          []*prefetched // cursor pages read ahead
+	spread          uint32        // kv.Spreader
+	root            *bucket
 }
 
 func (t *txn) ctx() (context.Context, context.CancelFunc) {
