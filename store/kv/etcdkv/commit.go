@@ -7,7 +7,10 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -208,56 +211,87 @@ func (t *txn) commit() error {
 }
 
 // compares guards the commit: every key read still has the ModRevision it
-// had, and no scanned bucket was written since the transaction's revision.
-// When that is more compares than etcd takes, keys read in one bucket are
-// covered by the bucket's revision key instead (every write into a bucket
-// puts it), the buckets with most keys read first.
+// had; no key in a range the transaction read was put since its revision;
+// and no key was deleted since from a bucket it scanned (every delete puts
+// the bucket's revision key). When that is more compares than etcd takes,
+// the keys read in one bucket are covered by one range compare, from the
+// first to the last, and the bucket's revision key, the buckets with most
+// keys read first.
 func (t *txn) compares() ([]clientv3.Cmp, error) {
-	scans := map[string]bool{}
-	for r := range t.scans {
-		scans[r] = true
-	}
-	byBucket := map[string]int{}
-	for _, r := range t.reads {
-		if r.rev != "" && !scans[r.rev] {
-			byBucket[r.rev]++
+	maxOps := t.db.cfg.MaxTxnOps
+	scans := maps.Clone(t.scans)
+	spans := mergeSpans(t.spans)
+	byBucket := map[string][]string{}
+	for key, r := range t.reads {
+		if r.rev != "" {
+			byBucket[r.rev] = append(byBucket[r.rev], key)
 		}
 	}
-	n := len(scans)
-	for _, r := range t.reads {
-		if r.rev == "" || !scans[r.rev] {
-			n++
-		}
-	}
-	if n > t.db.cfg.MaxTxnOps {
-		buckets := make([]string, 0, len(byBucket))
-		for b := range byBucket {
-			buckets = append(buckets, b)
-		}
-		sort.Slice(buckets, func(i, j int) bool { return byBucket[buckets[i]] > byBucket[buckets[j]] })
+	n := len(scans) + len(spans) + len(t.reads)
+	folded := map[string]bool{}
+	if n > maxOps {
+		buckets := slices.Collect(maps.Keys(byBucket))
+		sort.Slice(buckets, func(i, j int) bool { return len(byBucket[buckets[i]]) > len(byBucket[buckets[j]]) })
 		for _, b := range buckets {
-			if n <= t.db.cfg.MaxTxnOps || byBucket[b] < 2 {
+			if n <= maxOps || len(byBucket[b]) < 3 {
 				break
 			}
-			scans[b] = true
-			n -= byBucket[b] - 1
+			n -= len(byBucket[b]) - 1
+			if !scans[b] {
+				n++
+				scans[b] = true
+			}
+			folded[b] = true
 		}
 	}
-	if n > t.db.cfg.MaxTxnOps {
-		return nil, fmt.Errorf("%w: %d compares, over etcd's %d", kv.ErrTooLarge, n, t.db.cfg.MaxTxnOps)
+	if n > maxOps {
+		return nil, fmt.Errorf("%w: %d compares, over etcd's %d", kv.ErrTooLarge, n, maxOps)
 	}
 	cmps := make([]clientv3.Cmp, 0, n)
-	for r := range scans {
-		if t.rev > 0 {
-			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(r), "<", t.rev+1))
+	if t.rev > 0 {
+		unchanged := func(key, end string) clientv3.Cmp {
+			c := clientv3.Compare(clientv3.ModRevision(key), "<", t.rev+1)
+			if end != "" {
+				c = c.WithRange(end)
+			}
+			return c
+		}
+		for r := range scans {
+			cmps = append(cmps, unchanged(r, ""))
+		}
+		for _, s := range spans {
+			cmps = append(cmps, unchanged(s.start, s.end))
+		}
+		for b := range folded {
+			keys := byBucket[b]
+			cmps = append(cmps, unchanged(slices.Min(keys), slices.Max(keys)+"\x00"))
 		}
 	}
 	for key, r := range t.reads {
-		if r.rev == "" || !scans[r.rev] {
+		if !folded[r.rev] {
 			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(key), "=", r.mod))
 		}
 	}
 	return cmps, nil
+}
+
+// mergeSpans sorts spans and joins those that overlap or touch.
+func mergeSpans(spans []span) []span {
+	if len(spans) == 0 {
+		return nil
+	}
+	s := slices.Clone(spans)
+	slices.SortFunc(s, func(a, b span) int { return strings.Compare(a.start, b.start) })
+	out := s[:1]
+	for _, x := range s[1:] {
+		last := &out[len(out)-1]
+		if x.start <= last.end {
+			last.end = max(last.end, x.end)
+			continue
+		}
+		out = append(out, x)
+	}
+	return out
 }
 
 // genKey is the installation's generation key, put by every commit that

@@ -526,3 +526,65 @@ func TestRememberedBuckets(t *testing.T) {
 		t.Fatal("the blind write made the deleted bucket's key")
 	}
 }
+
+// TestScanConflicts: an Update that walked part of a bucket commits only if
+// nothing it saw changed: a key put into the range it read, a key of it
+// changed or deleted make it run again (and, since deletes are tracked per
+// bucket, any delete in the bucket); a key put beyond the pages it read, or
+// into another bucket, does not.
+func TestScanConflicts(t *testing.T) {
+	tests := []struct {
+		name      string
+		meanwhile func(b kv.Bucket) error
+		runs      int
+	}{
+		{"insert in the range read", func(b kv.Bucket) error { return b.Put([]byte("k05a"), []byte("x")) }, 2},
+		{"change of a key read", func(b kv.Bucket) error { return b.Put([]byte("k03"), []byte("y")) }, 2},
+		{"delete of a key read", func(b kv.Bucket) error { return b.Delete([]byte("k07")) }, 2},
+		{"delete beyond the range read", func(b kv.Bucket) error { return b.Delete([]byte("k90")) }, 2}, // deletes are per bucket
+		{"insert beyond the range read", func(b kv.Bucket) error { return b.Put([]byte("k95"), []byte("x")) }, 1},
+		{"insert into another bucket", func(kv.Bucket) error { return nil }, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := etcdkv.Config{Prefix: prefix(t), PageSize: 4}
+			a, other := open(t, cfg), open(t, cfg)
+			mustUpdate(t, a, func(tx kv.Tx) error {
+				b, err := tx.CreateBucket([]byte("b"))
+				if err != nil {
+					return err
+				}
+				if _, err := tx.CreateBucket([]byte("c")); err != nil {
+					return err
+				}
+				for i := range 100 {
+					if err := b.Put(fmt.Appendf(nil, "k%02d", i), []byte("v")); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			runs := 0
+			mustUpdate(t, a, func(tx kv.Tx) error {
+				runs++
+				c := tx.Bucket([]byte("b")).Cursor()
+				n := 0
+				for k, _ := c.Seek([]byte("k02")); k != nil && string(k) <= "k08"; k, _ = c.Next() {
+					n++
+				}
+				if runs == 1 {
+					mustUpdate(t, other, func(tx kv.Tx) error {
+						if tt.name == "insert into another bucket" {
+							return tx.Bucket([]byte("c")).Put([]byte("k05a"), []byte("x"))
+						}
+						return tt.meanwhile(tx.Bucket([]byte("b")))
+					})
+				}
+				return tx.Bucket([]byte("c")).Put([]byte("seen"), fmt.Appendf(nil, "%d", n))
+			})
+			if runs != tt.runs {
+				t.Errorf("the walking Update ran %d times, want %d", runs, tt.runs)
+			}
+		})
+	}
+}

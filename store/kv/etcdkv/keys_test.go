@@ -28,18 +28,19 @@ func FuzzEncoding(f *testing.F) {
 	})
 }
 
-// FuzzDecodePath: a bucket path encoded as a revision key's suffix decodes
-// to itself.
+// FuzzDecodePath: the path of a bucket, as encoded in the key of one of its
+// items, decodes to itself whatever the item's name.
 func FuzzDecodePath(f *testing.F) {
-	f.Add([]byte("orgs"), []byte("acme"), []byte("kb_articles"))
-	f.Add([]byte{0}, []byte{0, 0xff, 1}, []byte{})
-	f.Fuzz(func(t *testing.T, a, b, c []byte) {
+	f.Add([]byte("orgs"), []byte("acme"), []byte("kb_articles"), []byte("article-1"))
+	f.Add([]byte{0}, []byte{0, 0xff, 1}, []byte{}, []byte{2, 0, 1})
+	f.Fuzz(func(t *testing.T, a, b, c, item []byte) {
 		var enc []byte
 		var want [][]byte
 		for _, seg := range [][]byte{a, b, c} {
 			enc = appendEnc(append(enc, sepBucket), seg)
 			want = append(want, seg)
 		}
+		enc = appendEnc(append(enc, sepItems), item)
 		got, ok := decodePath(enc)
 		if !ok || len(got) != len(want) {
 			t.Fatalf("decodePath(%x) = %q, %v; want %q", enc, got, ok, want)

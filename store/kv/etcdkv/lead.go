@@ -97,10 +97,11 @@ func (db *DB) leadOnce(ctx context.Context, key string, standby func(bool), fn f
 // watch that breaks (the cluster out of reach, a compaction) is opened
 // again and sends one value, since a change may have been missed.
 func (db *DB) Changes(ctx context.Context, path ...[]byte) <-chan struct{} {
-	key := append(append([]byte{}, db.prefix...), spaceRev)
+	key := db.treeRoot()
 	for _, seg := range path {
 		key = appendEnc(append(key, sepBucket), seg)
 	}
+	key = append(key, sepItems) // the bucket's own items
 	out := make(chan struct{}, 1)
 	notify := func() {
 		select {
@@ -110,7 +111,7 @@ func (db *DB) Changes(ctx context.Context, path ...[]byte) <-chan struct{} {
 	}
 	go func() {
 		for ctx.Err() == nil {
-			wch := db.cli.Watch(clientv3.WithRequireLeader(ctx), string(key))
+			wch := db.cli.Watch(clientv3.WithRequireLeader(ctx), string(key), clientv3.WithPrefix())
 			for resp := range wch {
 				if resp.Err() != nil && !errors.Is(resp.Err(), context.Canceled) {
 					break
@@ -140,7 +141,7 @@ func (db *DB) Changes(ctx context.Context, path ...[]byte) <-chan struct{} {
 // ends. A watch that breaks is opened again, and fn is then called with a
 // nil path: a change may have been missed, anywhere below.
 func (db *DB) ChangesBelow(ctx context.Context, fn func(sub [][]byte), path ...[]byte) {
-	key := append(append([]byte{}, db.prefix...), spaceRev)
+	key := db.treeRoot()
 	for _, seg := range path {
 		key = appendEnc(append(key, sepBucket), seg)
 	}
@@ -171,10 +172,14 @@ func (db *DB) ChangesBelow(ctx context.Context, fn func(sub [][]byte), path ...[
 	}()
 }
 
-// decodePath reads the segments of a bucket path as encoded in a key
-// ({01 seg}*); ok is false for bytes that are not such a path.
+// decodePath reads the segments of a bucket path as encoded in an item's
+// key ({01 seg}* 02 item): the path of the bucket that holds the item. ok is
+// false for bytes that are not such a key.
 func decodePath(enc []byte) (path [][]byte, ok bool) {
 	for len(enc) > 0 {
+		if enc[0] == sepItems {
+			return path, true
+		}
 		if enc[0] != sepBucket {
 			return nil, false
 		}

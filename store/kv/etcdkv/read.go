@@ -193,6 +193,17 @@ type get struct {
 	marker   bool // a marker read: the generation key is wanted too
 }
 
+// span is the part of a range get's range its response shows in full.
+func (g get) span(r *pb.RangeResponse) span {
+	switch {
+	case g.count || !r.More || len(r.Kvs) == 0:
+		return span{g.key, g.end}
+	case g.desc:
+		return span{string(r.Kvs[len(r.Kvs)-1].Key), g.end}
+	}
+	return span{g.key, string(r.Kvs[len(r.Kvs)-1].Key) + "\x00"}
+}
+
 func (g get) op(rev int64, serializable bool) clientv3.Op {
 	var opts []clientv3.OpOption
 	if g.end != "" {
@@ -275,6 +286,13 @@ func (t *txn) requestWith(check bool, gets ...get) []*pb.RangeResponse {
 			t.gen = r.Kvs[0].ModRevision
 		}
 		resps = resps[:len(resps)-1]
+	}
+	if t.writable {
+		for i, g := range all[:len(gets)+len(wants)] {
+			if g.end != "" {
+				t.spans = append(t.spans, g.span(resps[i]))
+			}
+		}
 	}
 	for i, w := range wants {
 		r := resps[len(gets)+i]

@@ -54,6 +54,7 @@ type txn struct {
 	cache    map[string]*entry
 	reads    map[string]read
 	scans    map[string]bool // revision keys of scanned buckets
+	spans    []span          // ranges read (an Update's)
 	writes   map[string]*write
 	wkeys    []string // the keys of writes, sorted
 	dels     []span
@@ -247,7 +248,9 @@ func (b *bucket) child(name []byte) *bucket {
 	return b.t.bucketAt(appendEnc(p, name))
 }
 
-// bump marks the bucket written, for the transactions that scanned it.
+// bump marks a key of the bucket deleted, for the transactions that scanned
+// it: a put they see by its ModRevision in the range they read (a range
+// compare), a key that went they cannot.
 func (b *bucket) bump() error {
 	if b.t.bumps[b.rev] {
 		return nil
@@ -281,10 +284,7 @@ func (b *bucket) Put(k, v []byte) error {
 	if old, ok := b.t.known(key); ok && len(old) > 0 && old[0] == tagBucket {
 		return kv.ErrIncompatibleValue
 	}
-	if err := b.t.setWrite(key, &write{val: append([]byte{tagValue}, v...), raw: v}); err != nil {
-		return err
-	}
-	return b.bump()
+	return b.t.setWrite(key, &write{val: append([]byte{tagValue}, v...), raw: v})
 }
 
 func (b *bucket) Delete(k []byte) error {
@@ -368,7 +368,7 @@ func (b *bucket) CreateBucket(name []byte) (kv.Bucket, error) {
 	if err := b.t.setWrite(key, &write{val: []byte{tagBucket}}); err != nil {
 		return nil, err
 	}
-	return b.child(name), b.bump()
+	return b.child(name), nil
 }
 
 func (b *bucket) CreateBucketIfNotExists(name []byte) (kv.Bucket, error) {
@@ -431,8 +431,8 @@ func (b *bucket) Writable() bool { return b.t.writable }
 
 // KeyN counts the subtree on the server at the transaction's revision and
 // corrects the count by the transaction's own writes in it. In an Update it
-// is conflict-checked against writes to the bucket's own keys, not to its
-// nested buckets' keys.
+// is conflict-checked against puts anywhere in the subtree and deletes of
+// the bucket's own keys, not of its nested buckets' keys.
 func (b *bucket) KeyN() int {
 	t := b.t
 	start, end := string(b.prefix), string(prefixEnd(b.prefix))
