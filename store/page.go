@@ -24,7 +24,7 @@ type Page[T any] struct {
 func scanPage[T any](b kv.Bucket, after string, limit int, match func(*T) bool) (Page[T], error) {
 	var p Page[T]
 	var last []byte
-	err := walkDown(b, after, func(k, v []byte) (bool, error) {
+	err := walkDown(b, after, walkSize(limit, match == nil), func(k, v []byte) (bool, error) {
 		if match == nil && len(p.Items) == limit {
 			p.Next = string(last) // another record exists: no need to decode it
 			return false, nil
@@ -62,7 +62,7 @@ func scanRaw(b kv.Bucket, after string, limit int, match func(k, v []byte) (bool
 	var p Page[[]byte]
 	var last, seen []byte
 	scanned := 0
-	err := walkDown(b, after, func(k, v []byte) (bool, error) {
+	err := walkDown(b, after, walkSize(limit, match == nil), func(k, v []byte) (bool, error) {
 		if match != nil {
 			if scanned == MaxScanPerPage {
 				p.Next = string(seen)
@@ -86,14 +86,29 @@ func scanRaw(b kv.Bucket, after string, limit int, match func(k, v []byte) (bool
 	return p, err
 }
 
+// walkSize is how many keys a walk for a page of limit records likely
+// visits: limit and one more when every record is taken, unknown (0) when a
+// filter may skip some.
+func walkSize(limit int, all bool) int {
+	if all {
+		return limit + 1
+	}
+	return 0
+}
+
 // walkDown calls visit for the records of b from the newest key down,
 // starting below after (all keys when after is empty), while visit asks for
-// more.
-func walkDown(b kv.Bucket, after string, visit func(k, v []byte) (more bool, err error)) error {
+// more. size, when not 0, is how many keys the walk likely visits: an
+// engine whose cursors read pages from a server (kv.Sizer) reads pages of
+// that size.
+func walkDown(b kv.Bucket, after string, size int, visit func(k, v []byte) (more bool, err error)) error {
 	if b == nil {
 		return nil
 	}
 	c := b.Cursor()
+	if s, ok := b.(kv.Sizer); ok && size > 0 {
+		c = s.CursorSized(size)
+	}
 	var k, v []byte
 	if after == "" {
 		k, v = c.Last()

@@ -152,6 +152,14 @@ type Prefetcher interface {
 	PrefetchSeek(seek []byte, n int)
 }
 
+// Sizer is implemented by the buckets of an engine whose cursors read pages
+// of keys from a server (etcd). CursorSized returns a cursor that reads
+// about n keys per request, for a walk that will likely stop after about n
+// keys: one page of a list, rather than the engine's default page.
+type Sizer interface {
+	CursorSized(n int) Cursor
+}
+
 // Spreader is implemented by the buckets of an engine with optimistic
 // transactions, where concurrent writes of one key conflict and all but one
 // run again. Spread is a number fixed for one run of a transaction, and

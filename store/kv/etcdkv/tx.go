@@ -474,7 +474,15 @@ func (b *bucket) cursor() *cursor {
 	if b.t.writable {
 		b.t.scans[b.rev] = true
 	}
-	return &cursor{b: b}
+	return &cursor{b: b, size: b.t.db.cfg.PageSize}
+}
+
+// CursorSized is a cursor for a walk of about n keys (kv.Sizer): it reads
+// pages of n keys forward, and windows of about n below (at most a page).
+func (b *bucket) CursorSized(n int) kv.Cursor {
+	c := b.cursor()
+	c.size = min(max(n, 1), c.size)
+	return c
 }
 
 // cursor merges the server's keys, read a page at a time at the
@@ -482,6 +490,7 @@ func (b *bucket) cursor() *cursor {
 // every server key in [lo, hi), ascending.
 type cursor struct {
 	b      *bucket
+	size   int // keys read per request
 	page   []*mvccpb.KeyValue
 	lo, hi string
 	has    bool   // page is set
@@ -504,7 +513,7 @@ func (c *cursor) serverNext(from string) *mvccpb.KeyValue {
 		if p := t.page(from, end); !c.covers(from) && p != nil {
 			c.page, c.lo, c.hi, c.has = p.kvs, p.lo, p.hi(), true
 		} else if !c.covers(from) {
-			kvs, more, _ := t.scan(from, end, t.db.cfg.PageSize, false)
+			kvs, more, _ := t.scan(from, end, c.size, false)
 			c.page, c.lo, c.hi, c.has = kvs, from, end, true
 			if more && len(kvs) > 0 {
 				c.hi = string(kvs[len(kvs)-1].Key) + "\x00"

@@ -112,6 +112,7 @@ type rangeSeen struct {
 	sorted bool
 	count  int64 // keys in the requested range
 	limit  int64
+	read   int // keys returned
 }
 
 func watchRanges(t *testing.T, prefix string) *rangeLog {
@@ -126,6 +127,7 @@ func watchRanges(t *testing.T, prefix string) *rangeLog {
 			sorted: req.SortOrder != pb.RangeRequest_NONE,
 			count:  resp.Count,
 			limit:  req.Limit,
+			read:   len(resp.Kvs),
 		})
 	}
 	onRange.Store(&f)
@@ -291,6 +293,66 @@ func TestLastPageOneRequest(t *testing.T) {
 	seed(t, db, "users", ulids(r, 30), []byte("v"))
 	if got := page(); got != 1 {
 		t.Errorf("a page of 20 took %d requests after the top was found, want 1", got)
+	}
+}
+
+// TestSizedWalkDown: a cursor sized for a page of 20 (kv.Sizer) walks a
+// newest-first page in one request that reads about that many keys, not a
+// default page of 256, once the top is found. (The read of the generation
+// key that checks the remembered bucket rides in the same request.)
+func TestSizedWalkDown(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	p := prefix(t)
+	db := open(t, etcdkv.Config{Prefix: p})
+	seed(t, db, "users", ulids(r, 3000), []byte("v"))
+	log := watchRanges(t, p)
+	page := func() []string {
+		var keys []string
+		err := db.View(func(tx kv.Tx) error {
+			keys = nil
+			// As a list page of 20 walks: 21 keys, the last to see that
+			// there are more.
+			c := tx.Bucket([]byte("users")).(kv.Sizer).CursorSized(21)
+			for k, _ := c.Last(); k != nil; k, _ = c.Prev() {
+				if keys = append(keys, string(k)); len(keys) == 21 {
+					break
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return keys
+	}
+	page() // finds the top
+	log.take()
+	for i := range 3 {
+		seed(t, db, "users", ulids(r, 30), []byte("v"))
+		log.take()
+		keys := page()
+		windows, read := 0, 0
+		for _, q := range log.take() {
+			if q.limit > 0 {
+				windows++
+				read += q.read
+			}
+		}
+		if windows != 1 || read > 64 {
+			t.Errorf("page %d: %d windows reading %d keys, want 1 reading at most 64", i, windows, read)
+		}
+		var all [][]byte
+		if err := db.View(func(tx kv.Tx) error { all = forward(tx.Bucket([]byte("users"))); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for j := len(all) - 1; j >= len(all)-21; j-- {
+			want = append(want, string(all[j]))
+		}
+		if !slices.Equal(keys, want) {
+			t.Fatalf("page %d: got %q, want %q", i, keys, want)
+		}
+		log.take()
 	}
 }
 

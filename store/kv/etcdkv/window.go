@@ -299,8 +299,13 @@ func (c *cursor) fillBelow(before string) {
 	t, items := c.b.t, c.b.items
 	size := t.db.cfg.PageSize
 	// A window aims at three quarters of a page, so a density that varies
-	// a little from page to page still fits in one request.
+	// a little from page to page still fits in one request. A sized
+	// cursor (kv.Sizer) aims at twice its size, still taking up to a page,
+	// so that its walk usually fits in one window.
 	aim := max(1, size*3/4)
+	if c.size < size {
+		aim = min(aim, 2*c.size)
+	}
 	key := func(p place) string {
 		if p.top {
 			return c.b.end
