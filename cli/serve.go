@@ -79,14 +79,12 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	db := eng.db
 	defer func() { err = errors.Join(err, db.Close()) }() // runs after Shutdown has drained requests
-	// The knowledge base's search index is memory only: rebuild it before
-	// the first request rather than on each organization's first search.
-	if err := db.BuildArticleIndex(ctx); err != nil {
-		return err
-	}
 	if eng.changesBelow != nil {
 		// Processes that share the store each hold an index: articles
-		// written through another reach this one's through a watch.
+		// written through another reach this one's through a watch. It is
+		// set up before the index is built, so that nothing written
+		// between the build's reads and the watch is missed (an article
+		// written meanwhile may be indexed twice, which is harmless).
 		watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
 		defer stopWatch()
 		eng.changesBelow(watchCtx, "orgs", func(sub [][]byte) {
@@ -101,6 +99,11 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 				log.Error("article index not brought up to date", "err", err)
 			}
 		})
+	}
+	// The knowledge base's search index is memory only: rebuild it before
+	// the first request rather than on each organization's first search.
+	if err := db.BuildArticleIndex(ctx); err != nil {
+		return err
 	}
 	secret, err := staffSecret(cfg, db)
 	if err != nil {

@@ -93,7 +93,8 @@ func (db *DB) leadOnce(ctx context.Context, key string, standby func(bool), fn f
 
 // Changes returns a channel that receives a value (at most one waiting)
 // after each commit that writes an item of the bucket at path (a top-level
-// bucket's name, then nested ones'), from any process, until ctx ends. A
+// bucket's name, then nested ones'), from any process, committed after
+// Changes returned, until ctx ends. A
 // watch that breaks (the cluster out of reach, a compaction) is opened
 // again and sends one value, since a change may have been missed.
 func (db *DB) Changes(ctx context.Context, path ...[]byte) <-chan struct{} {
@@ -102,6 +103,7 @@ func (db *DB) Changes(ctx context.Context, path ...[]byte) <-chan struct{} {
 		key = appendEnc(append(key, sepBucket), seg)
 	}
 	key = append(key, sepItems) // the bucket's own items
+	from := db.revision(ctx)
 	out := make(chan struct{}, 1)
 	notify := func() {
 		select {
@@ -111,7 +113,8 @@ func (db *DB) Changes(ctx context.Context, path ...[]byte) <-chan struct{} {
 	}
 	go func() {
 		for ctx.Err() == nil {
-			wch := db.cli.Watch(clientv3.WithRequireLeader(ctx), string(key), clientv3.WithPrefix())
+			wch := db.cli.Watch(clientv3.WithRequireLeader(ctx), string(key), watchFrom(from, clientv3.WithPrefix())...)
+			from = 0
 			for resp := range wch {
 				if resp.Err() != nil && !errors.Is(resp.Err(), context.Canceled) {
 					break
@@ -137,17 +140,19 @@ func (db *DB) Changes(ctx context.Context, path ...[]byte) <-chan struct{} {
 
 // ChangesBelow calls fn, from a goroutine of its own, after each commit
 // that writes an item of a bucket at or below the bucket at path, with the
-// written bucket's path below it (empty for the bucket itself), until ctx
-// ends. A watch that breaks is opened again, and fn is then called with a
+// written bucket's path below it (empty for the bucket itself), for every
+// commit after ChangesBelow returned, until ctx ends. A watch that breaks is opened again, and fn is then called with a
 // nil path: a change may have been missed, anywhere below.
 func (db *DB) ChangesBelow(ctx context.Context, fn func(sub [][]byte), path ...[]byte) {
 	key := db.treeRoot()
 	for _, seg := range path {
 		key = appendEnc(append(key, sepBucket), seg)
 	}
+	from := db.revision(ctx)
 	go func() {
 		for ctx.Err() == nil {
-			wch := db.cli.Watch(clientv3.WithRequireLeader(ctx), string(key), clientv3.WithPrefix())
+			wch := db.cli.Watch(clientv3.WithRequireLeader(ctx), string(key), watchFrom(from, clientv3.WithPrefix())...)
+			from = 0
 			for resp := range wch {
 				if resp.Err() != nil {
 					break
@@ -170,6 +175,28 @@ func (db *DB) ChangesBelow(ctx context.Context, fn func(sub [][]byte), path ...[
 			t.Stop()
 		}
 	}()
+}
+
+// revision is the cluster's revision now, for a watch to start after it:
+// a change committed after the call returns is then seen even if the watch
+// is not yet open. 0 when the cluster cannot say (the watch then starts
+// from whenever it opens).
+func (db *DB) revision(ctx context.Context) int64 {
+	rctx, cancel := context.WithTimeout(ctx, db.cfg.RequestTimeout)
+	defer cancel()
+	resp, err := db.cli.Get(rctx, db.genKey(), clientv3.WithCountOnly())
+	if err != nil {
+		return 0
+	}
+	return resp.Header.Revision
+}
+
+// watchFrom adds the start of a watch after revision rev, if rev is known.
+func watchFrom(rev int64, opts ...clientv3.OpOption) []clientv3.OpOption {
+	if rev > 0 {
+		opts = append(opts, clientv3.WithRev(rev+1))
+	}
+	return opts
 }
 
 // decodePath reads the segments of a bucket path as encoded in an item's
