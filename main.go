@@ -1,6 +1,6 @@
 // Command portal serves the SalesOS customer portal: the admin API, the
-// customer-facing API and pages, from one binary and one bbolt file. Its
-// commands live in package cli.
+// customer-facing API and pages, from one binary and one bbolt file (or an
+// etcd cluster, built with -tags etcd). Its commands live in package cli.
 package main
 
 import (

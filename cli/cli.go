@@ -93,7 +93,8 @@ func commands() map[string]command {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: portal [command] [flags]")
 	fmt.Fprintln(w, "\nThe SalesOS customer portal: the admin API, the customer API and pages, from one")
-	fmt.Fprintln(w, "binary and one database file. From a source checkout, 'go run . COMMAND' runs the same")
+	fmt.Fprintln(w, "binary and one database file (or, built with -tags etcd, an etcd cluster shared by")
+	fmt.Fprintln(w, "several processes: --store). From a source checkout, 'go run . COMMAND' runs the same")
 	fmt.Fprintln(w, "as a built 'portal COMMAND'.")
 	fmt.Fprintln(w, "\nCommands:")
 	cmds := commands()
