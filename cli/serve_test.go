@@ -188,19 +188,25 @@ func send(c *http.Client, method, url, token, body string) (int, []byte, error) 
 	return resp.StatusCode, raw, err
 }
 
-// waitReady polls /readyz until it answers 200.
+// waitReady asks /readyz until it answers 200: readiness is the server's
+// state, which it tells only there. It fails at once if serve returns.
 func (s *served) waitReady() {
 	s.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.After(30 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		status, _, err := s.try(http.MethodGet, "/readyz", "", "")
 		if err == nil && status == http.StatusOK {
 			return
 		}
-		if time.Now().After(deadline) {
+		select {
+		case err := <-s.done:
+			s.t.Fatalf("serve returned %v before it was ready", err)
+		case <-deadline:
 			s.t.Fatalf("readyz: got %d, %v, want 200", status, err)
+		case <-tick.C:
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -232,11 +238,14 @@ func TestServe_SlowHeaders(t *testing.T) {
 	defer conn.Close()
 	start := time.Now()
 	go func() {
+		// The client's pace, not a wait for the server: a byte a second.
+		pace := time.NewTicker(time.Second)
+		defer pace.Stop()
 		for _, b := range []byte("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaa\r\n\r\n") {
 			if _, err := conn.Write([]byte{b}); err != nil {
 				return
 			}
-			time.Sleep(time.Second)
+			<-pace.C
 		}
 	}()
 	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -337,6 +346,10 @@ func TestServe_ShutdownUnderLoad(t *testing.T) {
 	tok := s.token("acme", "portal:read portal:write")
 	var mu sync.Mutex
 	var acked []string
+	// The stop comes once the load is under way: some writes acknowledged,
+	// more in flight.
+	underWay := make(chan struct{})
+	var once sync.Once
 	var wg sync.WaitGroup
 	for w := 0; w < 8; w++ {
 		wg.Go(func() {
@@ -352,11 +365,18 @@ func TestServe_ShutdownUnderLoad(t *testing.T) {
 				}
 				mu.Lock()
 				acked = append(acked, id)
+				if len(acked) == 50 {
+					once.Do(func() { close(underWay) })
+				}
 				mu.Unlock()
 			}
 		})
 	}
-	time.Sleep(700 * time.Millisecond)
+	select {
+	case <-underWay:
+	case <-time.After(60 * time.Second):
+		t.Fatal("no 50 writes acknowledged within a minute")
+	}
 	if err := s.stop(); err != nil {
 		t.Fatalf("stop under load: got %v, want nil (exit 0)", err)
 	}
