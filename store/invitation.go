@@ -198,7 +198,7 @@ func (db *DB) InviteContact(ctx context.Context, tenant data.TenantID, actor, co
 
 func (db *DB) invite(tx kv.Tx, tenant data.TenantID, actor string, req data.InvitationRequest) (data.Invitation, error) {
 	now := db.Now()
-	if b, err := org(tx, tenant); err == nil {
+	if b, _ := orgIfReadsAhead(tx, tenant); b != nil {
 		// The reads of a new user's invitation, in one request on engines
 		// whose reads are round trips.
 		prefetch(b.Bucket(bConfig), keyConfig)

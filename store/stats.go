@@ -17,7 +17,7 @@ func (db *DB) Stats(ctx context.Context, tenant data.TenantID) (data.Stats, erro
 	now := db.Now()
 	err := db.read(ctx, func(tx kv.Tx) error {
 		s = data.Stats{}
-		if b, _ := org(tx, tenant); b != nil {
+		if b, _ := orgIfReadsAhead(tx, tenant); b != nil {
 			// One request on engines whose reads are round trips.
 			prefetch(b.Bucket(bConfig), keyConfig)
 			// Every counter (a few hundred keys with their shards), the

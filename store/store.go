@@ -505,6 +505,16 @@ func fillAppendOnlyTop(tx kv.Tx) {
 	}
 }
 
+// orgIfReadsAhead is the organization's bucket (org) on an engine that
+// takes announced reads (kv.Prefetcher), nil on bbolt, whose reads are
+// memory reads: its hot paths skip the bucket walks only announcing needs.
+func orgIfReadsAhead(tx kv.Tx, tenant data.TenantID) (kv.Bucket, error) {
+	if boltkv.Tx(tx) != nil {
+		return nil, nil
+	}
+	return org(tx, tenant)
+}
+
 // prefetch announces Gets of keys of b to an engine whose reads are round
 // trips (kv.Prefetcher), which then makes them with its next request.
 func prefetch(b kv.Bucket, keys ...[]byte) {
