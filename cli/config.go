@@ -56,6 +56,9 @@ type config struct {
 	// MemoryLimit is the Go runtime's soft memory limit in bytes
 	// (runtime/debug.SetMemoryLimit, as GOMEMLIMIT); 0 leaves it alone.
 	MemoryLimit int64
+	// Procs is the GOMAXPROCS serve runs with; 0 is auto (see
+	// servingProcs).
+	Procs int
 	// SMTPConnections is how many connections the mail sender keeps open
 	// to the relay at once.
 	SMTPConnections int
@@ -82,7 +85,7 @@ type rawSettings struct {
 	cors, shutdown, readHeader, logFlush string
 	maxConns, maxConnsPerClient          string
 	metricsAddr, trustedProxies          string
-	memoryLimit                          string
+	memoryLimit, procs                   string
 	smtpConns, maxImports                string
 	documentQuota, documentMax           string
 	attachmentMax                        string
@@ -112,6 +115,7 @@ func settings(c *config, r *rawSettings) []setting {
 		{"metrics-addr", "PORTAL_METRICS_ADDR", "127.0.0.1:9090", "address of the Prometheus /metrics listener, apart from the public one; off serves no metrics", &r.metricsAddr},
 		{"trusted-proxies", "PORTAL_TRUSTED_PROXIES", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For (or Forwarded) names the client, such as 127.0.0.1,10.0.0.0/8; empty believes no such header", &r.trustedProxies},
 		{"memory-limit", "PORTAL_MEMORY_LIMIT", "", "soft memory limit of the Go runtime, as GOMEMLIMIT, such as 64MiB (units B, KiB, MiB, GiB); the garbage collector works harder near it; empty leaves GOMEMLIMIT or no limit", &r.memoryLimit},
+		{"procs", "PORTAL_PROCS", "auto", "processors the Go runtime runs the service on at once (its GOMAXPROCS), 1 to 1024; auto: on a bbolt file twice the runtime's own choice (the CPUs, or the container's CPU limit), so that reads waiting for database pages from disk do not stop the others, unless GOMAXPROCS is set; on etcd the runtime's choice", &r.procs},
 		{"max-connections", "PORTAL_MAX_CONNECTIONS", "0", "connections open at once, at most 80% of the open-files limit (ulimit -n, LimitNOFILE); 0 takes that 80%", &r.maxConns},
 		{"max-connections-per-client", "PORTAL_MAX_CONNECTIONS_PER_CLIENT", "256", "connections open at once from one client address, over which new ones are closed; 0 for no cap", &r.maxConnsPerClient},
 		{"smtp-connections", "PORTAL_SMTP_CONNECTIONS", "4", "connections the mail sender keeps open to the SMTP server at once, each sending many messages (1 to 64)", &r.smtpConns},
@@ -136,7 +140,7 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	}
 	for kind, names := range map[string][]string{
 		"duration":  {"shutdown-timeout", "read-header-timeout", "log-flush-interval"},
-		"number":    {"max-connections", "max-connections-per-client", "smtp-connections", "max-imports"},
+		"number":    {"max-connections", "max-connections-per-client", "smtp-connections", "max-imports", "procs"},
 		"size":      {"memory-limit", "document-quota-bytes", "document-max-bytes", "attachment-max-bytes"},
 		"host:port": {"addr", "metrics-addr"},
 		"URL":       {"public-url", "smtp-url", "store"},
@@ -197,6 +201,9 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 		if c.MemoryLimit, err = parseByteSize(r.memoryLimit); err != nil || c.MemoryLimit < minMemoryLimit {
 			return c, fmt.Errorf("memory-limit %q: must be a size of at least 16MiB such as 64MiB or 1GiB", r.memoryLimit)
 		}
+	}
+	if c.Procs, err = parseProcs(r.procs); err != nil {
+		return c, err
 	}
 	if c.TrustedProxies, err = parsePrefixes(r.trustedProxies); err != nil {
 		return c, fmt.Errorf("trusted-proxies: %w", err)

@@ -42,6 +42,9 @@ type engine struct {
 	// shared is true for a store that several processes share: what must
 	// hold across them (per-account login limits) is kept in the store.
 	shared bool
+	// mapped is true for a database file this process maps into memory
+	// (bbolt), whose reads may wait for pages from disk.
+	mapped bool
 }
 
 // leadAlone is lead for an engine that one process holds.
@@ -83,7 +86,7 @@ func openEngine(ctx context.Context, s string, now func() time.Time, opt store.O
 	if err != nil {
 		return nil, err
 	}
-	return &engine{db: db, name: path, lead: leadAlone}, nil
+	return &engine{db: db, name: path, lead: leadAlone, mapped: true}, nil
 }
 
 // openBare opens the store URL (or file) s as a bare engine, without the

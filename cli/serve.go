@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -79,6 +80,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	db := eng.db
 	defer func() { err = errors.Join(err, db.Close()) }() // runs after Shutdown has drained requests
+	if n := servingProcs(cfg.Procs, eng.mapped, getenv("GOMAXPROCS"), runtime.GOMAXPROCS(0)); n > 0 {
+		defer holdProcs(n)() // process-wide, as the memory limit
+	}
 	if eng.changesBelow != nil {
 		// Processes that share the store each hold an index: articles
 		// written through another reach this one's through a watch. It is
@@ -242,7 +246,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	log.Info("serving", "addr", ln.Addr().String(), "db", eng.name, "publicUrl", redactURL(cfg.publicURL()),
 		"metricsAddr", metricsAddr, "trustedProxies", len(cfg.TrustedProxies), "maxConnections", cfg.MaxConnections, "maxConnectionsPerClient", cfg.MaxConnectionsPerClient,
-		"memoryLimit", memoryLimitOf(debug.SetMemoryLimit(-1)))
+		"memoryLimit", memoryLimitOf(debug.SetMemoryLimit(-1)), "procs", runtime.GOMAXPROCS(0))
 	// The sender and the sweeper stop only after the server has drained, so
 	// that mail queued by the last requests is still attempted.
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
