@@ -662,3 +662,70 @@ func TestKeyNConflicts(t *testing.T) {
 		})
 	}
 }
+
+// TestManyScannedBuckets walks more buckets than etcd takes compares for
+// their revision keys and ranges together: the commit covers the ranges
+// with fewer, wider ones instead of failing, and still runs again when a
+// key it saw changed, went, or came into a range it read.
+func TestManyScannedBuckets(t *testing.T) {
+	const buckets = 100 // each costs a revision key and a range
+	name := func(i int) []byte { return fmt.Appendf(nil, "b%03d", i) }
+	tests := []struct {
+		name      string
+		meanwhile func(tx kv.Tx) error
+		conflict  bool
+	}{
+		{"nothing", func(tx kv.Tx) error { return tx.Bucket([]byte("c")).Put([]byte("k"), []byte("x")) }, false},
+		{"insert in a range read", func(tx kv.Tx) error { return tx.Bucket(name(50)).Put([]byte("k1a"), []byte("x")) }, true},
+		{"change of a key read", func(tx kv.Tx) error { return tx.Bucket(name(99)).Put([]byte("k2"), []byte("y")) }, true},
+		{"delete of a key read", func(tx kv.Tx) error { return tx.Bucket(name(0)).Delete([]byte("k1")) }, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := etcdkv.Config{Prefix: prefix(t)}
+			a, other := open(t, cfg), open(t, cfg)
+			mustUpdate(t, a, func(tx kv.Tx) error {
+				if _, err := tx.CreateBucket([]byte("c")); err != nil {
+					return err
+				}
+				for i := range buckets {
+					if _, err := tx.CreateBucket(name(i)); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			mustUpdate(t, a, func(tx kv.Tx) error {
+				for i := range buckets {
+					if err := tx.Bucket(name(i)).Put([]byte("k1"), []byte("v")); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			mustUpdate(t, a, func(tx kv.Tx) error {
+				for i := range buckets {
+					if err := tx.Bucket(name(i)).Put([]byte("k2"), []byte("v")); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			runs := 0
+			mustUpdate(t, a, func(tx kv.Tx) error {
+				runs++
+				n := 0
+				for i := range buckets {
+					_ = tx.Bucket(name(i)).ForEach(func(k, v []byte) error { n++; return nil })
+				}
+				if runs == 1 {
+					mustUpdate(t, other, tt.meanwhile)
+				}
+				return tx.Bucket([]byte("c")).Put([]byte("seen"), fmt.Appendf(nil, "%d", n))
+			})
+			if conflict := runs > 1; conflict != tt.conflict {
+				t.Errorf("the walking Update ran %d times; want a conflict: %t", runs, tt.conflict)
+			}
+		})
+	}
+}
