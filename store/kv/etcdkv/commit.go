@@ -37,11 +37,6 @@ func (t *txn) commit() error {
 	if err != nil {
 		return err
 	}
-	// Markers still assumed stand if no bucket was deleted since they were
-	// seen (read.go).
-	if len(t.pending) > 0 {
-		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(t.db.genKey()), "=", t.assumedGen))
-	}
 
 	// Deleted subtrees, split around the keys written again inside them
 	// (etcd refuses a put inside a range deleted by the same Txn).
@@ -212,11 +207,12 @@ func (t *txn) commit() error {
 
 // compares guards the commit: every key read still has the ModRevision it
 // had; no key in a range the transaction read was put since its revision;
-// and no key was deleted since from a bucket it scanned (every delete puts
-// the bucket's revision key). When that is more compares than etcd takes,
-// the keys read in one bucket are covered by one range compare, from the
-// first to the last, and the bucket's revision key, the buckets with most
-// keys read first.
+// no key was deleted since from a bucket it scanned (every delete puts the
+// bucket's revision key); and the markers it assumed stand. When that is
+// more compares than etcd takes, the keys read in one bucket are covered by
+// one range compare, from the first to the last, and the bucket's revision
+// key, the buckets with most keys read first; then, if need be, neighbouring
+// ranges by one (coarsen).
 func (t *txn) compares() ([]clientv3.Cmp, error) {
 	maxOps := t.db.cfg.MaxTxnOps
 	scans := maps.Clone(t.scans)
@@ -228,6 +224,9 @@ func (t *txn) compares() ([]clientv3.Cmp, error) {
 		}
 	}
 	n := len(scans) + len(spans) + len(t.reads)
+	if len(t.pending) > 0 {
+		n++ // the generation key
+	}
 	folded := map[string]bool{}
 	if n > maxOps {
 		buckets := slices.Collect(maps.Keys(byBucket))
@@ -243,6 +242,16 @@ func (t *txn) compares() ([]clientv3.Cmp, error) {
 			}
 			folded[b] = true
 		}
+	}
+	if n > maxOps && len(spans) > 1 {
+		// Still too many: each scanned bucket costs its revision key and
+		// at least one range. The ranges are covered by fewer, wider ones,
+		// each from the first to the last of a run of neighbours (coarser:
+		// a put between them conflicts too), so that, as before ranges
+		// were compared, only more distinct buckets than the limit fail.
+		wide := coarsen(spans, max(1, maxOps-(n-len(spans))))
+		n -= len(spans) - len(wide)
+		spans = wide
 	}
 	if n > maxOps {
 		return nil, fmt.Errorf("%w: %d compares, over etcd's %d", kv.ErrTooLarge, n, maxOps)
@@ -272,6 +281,11 @@ func (t *txn) compares() ([]clientv3.Cmp, error) {
 			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(key), "=", r.mod))
 		}
 	}
+	// Markers still assumed stand if no bucket was deleted since they were
+	// seen (read.go).
+	if len(t.pending) > 0 {
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(t.db.genKey()), "=", t.assumedGen))
+	}
 	return cmps, nil
 }
 
@@ -290,6 +304,24 @@ func mergeSpans(spans []span) []span {
 			continue
 		}
 		out = append(out, x)
+	}
+	return out
+}
+
+// coarsen covers sorted spans with k spans at most: runs of neighbours,
+// each replaced by the span from its first start to its furthest end.
+func coarsen(spans []span, k int) []span {
+	if len(spans) <= k {
+		return spans
+	}
+	out := make([]span, 0, k)
+	for i := range k {
+		run := spans[i*len(spans)/k : (i+1)*len(spans)/k]
+		w := span{run[0].start, run[0].end}
+		for _, s := range run[1:] {
+			w.end = max(w.end, s.end)
+		}
+		out = append(out, w)
 	}
 	return out
 }

@@ -588,3 +588,144 @@ func TestScanConflicts(t *testing.T) {
 		})
 	}
 }
+
+// TestKeyNConflicts: KeyN counts a whole subtree, so an Update that counted
+// commits only if no key came or went anywhere in it: in the bucket itself,
+// in a nested bucket or deeper, or with a nested bucket deleted. A write
+// outside the subtree does not make it run again.
+func TestKeyNConflicts(t *testing.T) {
+	nested := func(tx kv.Tx) kv.Bucket { return tx.Bucket([]byte("b")).Bucket([]byte("n")) }
+	tests := []struct {
+		name      string
+		meanwhile func(tx kv.Tx) error
+		conflict  bool
+	}{
+		{"put in the bucket", func(tx kv.Tx) error { return tx.Bucket([]byte("b")).Put([]byte("k2"), []byte("x")) }, true},
+		{"delete in the bucket", func(tx kv.Tx) error { return tx.Bucket([]byte("b")).Delete([]byte("k")) }, true},
+		{"put in a nested bucket", func(tx kv.Tx) error { return nested(tx).Put([]byte("k2"), []byte("x")) }, true},
+		{"delete in a nested bucket", func(tx kv.Tx) error { return nested(tx).Delete([]byte("k")) }, true},
+		{"delete two levels down", func(tx kv.Tx) error { return nested(tx).Bucket([]byte("m")).Delete([]byte("k")) }, true},
+		{"nested bucket deleted", func(tx kv.Tx) error { return tx.Bucket([]byte("b")).DeleteBucket([]byte("n")) }, true},
+		{"delete outside the bucket", func(tx kv.Tx) error { return tx.Bucket([]byte("c")).Delete([]byte("k")) }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := etcdkv.Config{Prefix: prefix(t)}
+			a, other := open(t, cfg), open(t, cfg)
+			mustUpdate(t, a, func(tx kv.Tx) error {
+				for _, name := range []string{"b", "c"} {
+					b, err := tx.CreateBucket([]byte(name))
+					if err != nil {
+						return err
+					}
+					if err := b.Put([]byte("k"), []byte("v")); err != nil {
+						return err
+					}
+				}
+				n, err := tx.Bucket([]byte("b")).CreateBucket([]byte("n"))
+				if err != nil {
+					return err
+				}
+				m, err := n.CreateBucket([]byte("m"))
+				if err != nil {
+					return err
+				}
+				if err := n.Put([]byte("k"), []byte("v")); err != nil {
+					return err
+				}
+				return m.Put([]byte("k"), []byte("v"))
+			})
+			runs := 0
+			var counted int
+			mustUpdate(t, a, func(tx kv.Tx) error {
+				runs++
+				counted = tx.Bucket([]byte("b")).KeyN()
+				if runs == 1 {
+					mustUpdate(t, other, tt.meanwhile)
+				}
+				return tx.Bucket([]byte("c")).Put([]byte("count"), fmt.Appendf(nil, "%d", counted))
+			})
+			// After a bucket is deleted, a run may also fail on the markers
+			// the process remembered from before: more than two runs.
+			if conflict := runs > 1; conflict != tt.conflict {
+				t.Errorf("the counting Update ran %d times; want a conflict: %t", runs, tt.conflict)
+			}
+			err := a.View(func(tx kv.Tx) error {
+				if n := tx.Bucket([]byte("b")).KeyN(); n != counted {
+					t.Errorf("the Update committed a count of %d, the bucket holds %d", counted, n)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestManyScannedBuckets walks more buckets than etcd takes compares for
+// their revision keys and ranges together: the commit covers the ranges
+// with fewer, wider ones instead of failing, and still runs again when a
+// key it saw changed, went, or came into a range it read.
+func TestManyScannedBuckets(t *testing.T) {
+	const buckets = 100 // each costs a revision key and a range
+	name := func(i int) []byte { return fmt.Appendf(nil, "b%03d", i) }
+	tests := []struct {
+		name      string
+		meanwhile func(tx kv.Tx) error
+		conflict  bool
+	}{
+		{"nothing", func(tx kv.Tx) error { return tx.Bucket([]byte("c")).Put([]byte("k"), []byte("x")) }, false},
+		{"insert in a range read", func(tx kv.Tx) error { return tx.Bucket(name(50)).Put([]byte("k1a"), []byte("x")) }, true},
+		{"change of a key read", func(tx kv.Tx) error { return tx.Bucket(name(99)).Put([]byte("k2"), []byte("y")) }, true},
+		{"delete of a key read", func(tx kv.Tx) error { return tx.Bucket(name(0)).Delete([]byte("k1")) }, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := etcdkv.Config{Prefix: prefix(t)}
+			a, other := open(t, cfg), open(t, cfg)
+			mustUpdate(t, a, func(tx kv.Tx) error {
+				if _, err := tx.CreateBucket([]byte("c")); err != nil {
+					return err
+				}
+				for i := range buckets {
+					if _, err := tx.CreateBucket(name(i)); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			mustUpdate(t, a, func(tx kv.Tx) error {
+				for i := range buckets {
+					if err := tx.Bucket(name(i)).Put([]byte("k1"), []byte("v")); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			mustUpdate(t, a, func(tx kv.Tx) error {
+				for i := range buckets {
+					if err := tx.Bucket(name(i)).Put([]byte("k2"), []byte("v")); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			runs := 0
+			mustUpdate(t, a, func(tx kv.Tx) error {
+				runs++
+				n := 0
+				for i := range buckets {
+					_ = tx.Bucket(name(i)).ForEach(func(k, v []byte) error { n++; return nil })
+				}
+				if runs == 1 {
+					mustUpdate(t, other, tt.meanwhile)
+				}
+				return tx.Bucket([]byte("c")).Put([]byte("seen"), fmt.Appendf(nil, "%d", n))
+			})
+			if conflict := runs > 1; conflict != tt.conflict {
+				t.Errorf("the walking Update ran %d times; want a conflict: %t", runs, tt.conflict)
+			}
+		})
+	}
+}

@@ -431,14 +431,16 @@ func (b *bucket) Writable() bool { return b.t.writable }
 
 // KeyN counts the subtree on the server at the transaction's revision and
 // corrects the count by the transaction's own writes in it. In an Update it
-// is conflict-checked against puts anywhere in the subtree and deletes of
-// the bucket's own keys, not of its nested buckets' keys.
+// is conflict-checked against puts anywhere in the subtree (the range it
+// counted) and deletes anywhere in it: the revision keys of the bucket and
+// of every bucket below it are one range, since a nested bucket's revision
+// key extends its parent's.
 func (b *bucket) KeyN() int {
 	t := b.t
 	start, end := string(b.prefix), string(prefixEnd(b.prefix))
 	n := t.count(start, end)
 	if t.writable {
-		t.scans[b.rev] = true
+		t.spans = append(t.spans, span{b.rev, string(prefixEnd([]byte(b.rev)))})
 	}
 	for _, s := range t.dels {
 		lo, hi := max(s.start, start), min(s.end, end)
