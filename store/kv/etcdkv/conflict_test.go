@@ -88,21 +88,12 @@ func TestPhantoms(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := etcdkv.Config{Prefix: prefix(t), PageSize: 4}
 			a, other := open(t, cfg), open(t, cfg)
-			mustUpdate(t, a, func(tx kv.Tx) error {
-				b, err := tx.CreateBucket([]byte("b"))
-				if err != nil {
-					return err
-				}
-				if _, err := tx.CreateBucket([]byte("c")); err != nil {
-					return err
-				}
-				for _, k := range tt.keys {
-					if err := b.Put([]byte(k), []byte("v")); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
+			keys := make([][]byte, len(tt.keys))
+			for i, k := range tt.keys {
+				keys[i] = []byte(k)
+			}
+			seed(t, a, "b", keys, []byte("v"))
+			seed(t, a, "c", nil, nil)
 			runs := interleave(t, a, other, tt.read, tt.meanwhile, func(tx kv.Tx) error {
 				return tx.Bucket([]byte("c")).Put([]byte("seen"), []byte("x"))
 			})
@@ -251,16 +242,7 @@ func TestWriteSkew(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			cfg := etcdkv.Config{Prefix: prefix(t)}
 			a, other := open(t, cfg), open(t, cfg)
-			mustUpdate(t, a, func(tx kv.Tx) error {
-				b, err := tx.CreateBucket([]byte("b"))
-				if err != nil {
-					return err
-				}
-				if err := b.Put([]byte("x"), []byte("1")); err != nil {
-					return err
-				}
-				return b.Put([]byte("y"), []byte("1"))
-			})
+			seed(t, a, "b", [][]byte{[]byte("x"), []byte("y")}, []byte("1"))
 			clear := func(key string) func(tx kv.Tx) error {
 				return func(tx kv.Tx) error {
 					b := tx.Bucket([]byte("b"))
