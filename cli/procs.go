@@ -34,8 +34,9 @@ func parseProcs(s string) (int, error) {
 // the Go scheduler cannot hand that thread's processor to another
 // goroutine as it does for a system call. On a two-core host, two such
 // faults stopped every request. Measured at 100,000 users under a 64 MiB
-// memory limit, the mixed load ran at 0.75× its rate without the limit
-// with 2 processors and at 0.90× with 4 (docs/performance.md, "Memory").
+// memory limit, the mixed load ran at 0.67–0.70× its rate without the
+// limit with 2 processors and at 0.86–0.87× with 4 (docs/performance.md,
+// "Processors and page faults").
 // On etcd the process maps no database, and the runtime's choice stands.
 func servingProcs(setting int, mapped bool, gomaxprocs string, current int) int {
 	switch {
