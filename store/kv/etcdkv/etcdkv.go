@@ -89,6 +89,7 @@ type DB struct {
 	markers markerCache
 	spread  atomic.Uint32 // the last transaction's kv.Spreader number
 	hints   hints         // where walks down from each bucket's end found its top
+	batch   batcher       // first reads waiting to share a request (batch.go)
 }
 
 // Open connects to the cluster and checks that it answers.

@@ -327,35 +327,14 @@ func (t *txn) requestWith(check bool, gets ...get) []*pb.RangeResponse {
 	return resps[:len(gets)]
 }
 
-// send makes the gets in one request: a plain Range for one, a Txn of
-// Ranges (one revision for all) for several.
+// send makes the gets in one request at the transaction's revision, or,
+// for its first read, linearizably and perhaps with other transactions'
+// first reads (batch.go).
 func (t *txn) send(gets []get, serializable bool) ([]*pb.RangeResponse, int64, error) {
-	ctx, cancel := t.ctx()
-	defer cancel()
-	if len(gets) == 1 {
-		resp, err := t.db.cli.Do(ctx, gets[0].op(t.rev, serializable))
-		if err != nil {
-			return nil, 0, err
-		}
-		r := (*pb.RangeResponse)(resp.Get())
-		return []*pb.RangeResponse{r}, r.Header.Revision, nil
+	if t.rev == 0 && !serializable {
+		return t.db.first(gets)
 	}
-	ops := make([]clientv3.Op, len(gets))
-	for i, g := range gets {
-		ops[i] = g.op(t.rev, serializable)
-	}
-	resp, err := t.db.cli.Txn(ctx).Then(ops...).Commit()
-	if err != nil {
-		return nil, 0, err
-	}
-	out := make([]*pb.RangeResponse, len(gets))
-	for i, r := range resp.Responses {
-		out[i] = r.GetResponseRange()
-		if out[i] == nil {
-			out[i] = &pb.RangeResponse{}
-		}
-	}
-	return out, resp.Header.Revision, nil
+	return t.db.do(gets, t.rev, serializable)
 }
 
 // keep caches a key read ahead (kv nil: absent), unless the run has it. Its
