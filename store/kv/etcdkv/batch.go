@@ -5,6 +5,7 @@ package etcdkv
 import (
 	"context"
 	"sync"
+	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -22,17 +23,28 @@ import (
 // sent after that: a batch is as linearizable as a read of its own. A read
 // made when none is under way is sent at once, so an idle process waits for
 // nothing, and reads of many keys (more than maxBatchKeys, or a range
-// without a limit) always go alone.
+// without a limit) always go alone. Nor do reads wait behind a request that
+// stalls.
 
 // maxFlying bounds the first reads, alone or in batches, under way at once.
 // On the loopback cluster of cmd/portal-bench, one to two under way served
-// 1.4–1.6 times the reads of a request each; four did less well than two.
+// 1.2–1.7 times the one-key reads of a request each; four did less well.
 const maxFlying = 2
 
 // maxBatchKeys bounds the keys one batch may return (a key get counts one,
 // a page its limit), so that a read of a few keys does not wait for pages
 // of others: reads of many keys gain little from sharing a request.
 const maxBatchKeys = 128
+
+// A request under way for longer than stall has met trouble (an election,
+// a member gone): a read made after that goes at once, with the reads that
+// waited, in a request of its own (up to maxStalled under way), rather than
+// wait for the stalled one to time out, so the process recovers as soon as
+// the cluster does.
+const (
+	stall      = 100 * time.Millisecond
+	maxStalled = 16
+)
 
 // firstRead is one transaction's first read waiting for its batch.
 type firstRead struct {
@@ -50,6 +62,10 @@ type batcher struct {
 	queue  []*firstRead
 	// ops and keys are the queue's gets and the keys they may return.
 	ops, keys int
+	// sent is when the newest request under way was sent; stall is
+	// the package's stall, or a test's.
+	sent  time.Time
+	stall time.Duration
 	// queued, in tests, hears of every read that joins the queue.
 	queued func()
 }
@@ -82,6 +98,7 @@ func (db *DB) first(gets []get) ([]*pb.RangeResponse, int64, error) {
 	b.mu.Lock()
 	if b.flying == 0 {
 		b.flying++
+		b.sent = time.Now()
 		b.mu.Unlock()
 		resps, rev, err := db.read(gets)
 		db.next()
@@ -94,9 +111,13 @@ func (db *DB) first(gets []get) ([]*pb.RangeResponse, int64, error) {
 		b.queued()
 	}
 	var batch []*firstRead
-	if (b.keys >= maxBatchKeys || b.ops >= db.cfg.MaxTxnOps) && b.flying < maxFlying {
-		// A full batch need not wait for a flight to end.
+	now := time.Now()
+	full := b.keys >= maxBatchKeys || b.ops >= db.cfg.MaxTxnOps
+	if (full && b.flying < maxFlying) || (now.Sub(b.sent) >= b.stall && b.flying < maxStalled) {
+		// A full batch need not wait for a request to come back, nor
+		// the reads that wait for one that has met trouble.
 		b.flying++
+		b.sent = now
 		batch = db.take()
 	}
 	b.mu.Unlock()
@@ -141,6 +162,7 @@ func (db *DB) next() {
 		return
 	}
 	batch := db.take()
+	b.sent = time.Now()
 	b.mu.Unlock()
 	go db.flush(batch)
 }

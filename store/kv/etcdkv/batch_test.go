@@ -116,6 +116,7 @@ func TestFirstReadsShareRequests(t *testing.T) {
 	queued := make(chan struct{}, n)
 	db.batch.mu.Lock()
 	db.batch.queued = func() { queued <- struct{}{} }
+	db.batch.stall = time.Hour // the held read is not stalled
 	db.batch.mu.Unlock()
 	gate := make(chan struct{})
 	rc.hold.Store(&gate)
@@ -148,6 +149,58 @@ func TestFirstReadsShareRequests(t *testing.T) {
 	}
 	if r, g := rc.requests.Load()-before, rc.gets.Load()-beforeGets; r != 2 || g != n+1 {
 		t.Errorf("%d reads took %d requests of %d gets, want 2 of %d", n+1, r, g, n+1)
+	}
+}
+
+// TestStalledRequest: reads made while a request has been under way for
+// longer than the stall bound do not wait for it.
+func TestStalledRequest(t *testing.T) {
+	rc := newReadCounter(t)
+	db := New(rc.cli, Config{Prefix: etcdtest.Prefix(t)})
+	t.Cleanup(func() { _ = db.Close() })
+	update(t, db, func(tx kv.Tx) error {
+		b, err := tx.CreateBucket([]byte("b"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("k"), []byte("v"))
+	})
+	if _, err := readKey(db, "b", "k"); err != nil {
+		t.Fatal(err)
+	}
+	db.batch.mu.Lock()
+	db.batch.stall = 0 // every request under way counts as stalled
+	db.batch.mu.Unlock()
+	gate := make(chan struct{})
+	rc.hold.Store(&gate)
+	held := make(chan error, 1)
+	go func() {
+		_, err := readKey(db, "b", "k")
+		held <- err
+	}()
+	<-rc.held
+	// The held request is still under way; these reads go past it.
+	past := make(chan error, 1)
+	go func() {
+		for range 5 {
+			if v, err := readKey(db, "b", "k"); err != nil || v != "v" {
+				past <- fmt.Errorf("a read behind a stalled request: %q, %v", v, err)
+				return
+			}
+		}
+		past <- nil
+	}()
+	select {
+	case err := <-past:
+		if err != nil {
+			t.Error(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("reads waited for the stalled request")
+	}
+	close(gate)
+	if err := <-held; err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -142,6 +142,7 @@ func New(cli *clientv3.Client, cfg Config) *DB {
 	// (/portal/ and /portal/eu/) out of each other's ranges.
 	prefix := append([]byte(cfg.Prefix), 0x00)
 	db := &DB{cli: cli, cfg: cfg, prefix: prefix, ctx: ctx, cancel: cancel}
+	db.batch.stall = stall
 	// Processes start at different points, so their runs spread too.
 	db.spread.Store(rand.Uint32())
 	return db
