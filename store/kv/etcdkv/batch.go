@@ -4,11 +4,15 @@ package etcdkv
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // The first read of every transaction is linearizable, and for a read of a
@@ -23,8 +27,8 @@ import (
 // sent after that: a batch is as linearizable as a read of its own. A read
 // made when none is under way is sent at once, so an idle process waits for
 // nothing, and reads of many keys (more than maxBatchKeys, or a range
-// without a limit) always go alone. Nor do reads wait behind a request that
-// stalls.
+// without a limit) always go alone. Nor do reads wait long behind a request
+// that stalls.
 
 // maxFlying bounds the first reads, alone or in batches, under way at once.
 // On the loopback cluster of cmd/portal-bench, one to two under way served
@@ -36,11 +40,11 @@ const maxFlying = 2
 // of others: reads of many keys gain little from sharing a request.
 const maxBatchKeys = 128
 
-// A request under way for longer than stall has met trouble (an election,
-// a member gone): a read made after that goes at once, with the reads that
-// waited, in a request of its own (up to maxStalled under way), rather than
-// wait for the stalled one to time out, so the process recovers as soon as
-// the cluster does.
+// A read that has waited stall for a batch takes it for granted that the
+// requests under way have met trouble (an election, a member gone): it sends
+// the reads that wait, itself among them, in a request of its own (up to
+// maxStalled under way) rather than wait for the others to time out, so the
+// process recovers as soon as the cluster does.
 const (
 	stall      = 100 * time.Millisecond
 	maxStalled = 16
@@ -53,6 +57,7 @@ type firstRead struct {
 	rev   int64
 	err   error
 	done  chan struct{}
+	taken bool // in a batch; b.mu guards it
 }
 
 // batcher gathers first reads.
@@ -62,9 +67,7 @@ type batcher struct {
 	queue  []*firstRead
 	// ops and keys are the queue's gets and the keys they may return.
 	ops, keys int
-	// sent is when the newest request under way was sent; stall is
-	// the package's stall, or a test's.
-	sent  time.Time
+	// stall is the package's stall, or a test's.
 	stall time.Duration
 	// queued, in tests, hears of every read that joins the queue.
 	queued func()
@@ -98,11 +101,9 @@ func (db *DB) first(gets []get) ([]*pb.RangeResponse, int64, error) {
 	b.mu.Lock()
 	if b.flying == 0 {
 		b.flying++
-		b.sent = time.Now()
 		b.mu.Unlock()
-		resps, rev, err := db.read(gets)
-		db.next()
-		return resps, rev, err
+		defer db.next()
+		return db.read(gets)
 	}
 	f := &firstRead{gets: gets, done: make(chan struct{})}
 	b.queue = append(b.queue, f)
@@ -110,22 +111,41 @@ func (db *DB) first(gets []get) ([]*pb.RangeResponse, int64, error) {
 	if b.queued != nil {
 		b.queued()
 	}
-	var batch []*firstRead
-	now := time.Now()
-	full := b.keys >= maxBatchKeys || b.ops >= db.cfg.MaxTxnOps
-	if (full && b.flying < maxFlying) || (now.Sub(b.sent) >= b.stall && b.flying < maxStalled) {
-		// A full batch need not wait for a request to come back, nor
-		// the reads that wait for one that has met trouble.
-		b.flying++
-		b.sent = now
-		batch = db.take()
+	if b.full(db.cfg.MaxTxnOps) && b.flying < maxFlying {
+		// A full batch need not wait for a request to come back.
+		db.launch()
 	}
+	stall := b.stall
 	b.mu.Unlock()
-	if batch != nil {
-		go db.flush(batch)
+	tm := time.NewTimer(stall)
+	defer tm.Stop()
+	for {
+		select {
+		case <-f.done:
+			return f.resps, f.rev, f.err
+		case <-tm.C:
+			// The requests under way have met trouble (an election, a
+			// member gone): the reads waiting go in one of their own.
+			b.mu.Lock()
+			if !f.taken && b.flying < maxStalled {
+				db.launch()
+			}
+			b.mu.Unlock()
+			tm.Reset(stall)
+		}
 	}
-	<-f.done
-	return f.resps, f.rev, f.err
+}
+
+// full reports whether the queue holds a whole batch. b.mu is held.
+func (b *batcher) full(maxOps int) bool {
+	return b.keys >= maxBatchKeys || b.ops >= maxOps
+}
+
+// launch sends the first batch of the queue in a request of its own. b.mu
+// is held.
+func (db *DB) launch() {
+	db.batch.flying++
+	go db.flush(db.take())
 }
 
 // take removes from the queue the first reads one Txn takes. b.mu is held.
@@ -139,6 +159,7 @@ func (db *DB) take() []*firstRead {
 		if len(batch) > 0 && (ops+n > db.cfg.MaxTxnOps || keys+w > maxBatchKeys) {
 			break
 		}
+		f.taken = true
 		batch = append(batch, f)
 		ops, keys = ops+n, keys+w
 		b.queue[0] = nil
@@ -152,17 +173,17 @@ func (db *DB) take() []*firstRead {
 }
 
 // next goes on with the first reads that waited, as many as one Txn takes,
-// or ends a flight when none did.
+// or ends a request's turn when none did, or when more than maxFlying are
+// under way (after a stall) and the queue does not fill a batch.
 func (db *DB) next() {
 	b := &db.batch
 	b.mu.Lock()
-	if len(b.queue) == 0 {
+	if len(b.queue) == 0 || (b.flying > maxFlying && !b.full(db.cfg.MaxTxnOps)) {
 		b.flying--
 		b.mu.Unlock()
 		return
 	}
 	batch := db.take()
-	b.sent = time.Now()
 	b.mu.Unlock()
 	go db.flush(batch)
 }
@@ -170,6 +191,7 @@ func (db *DB) next() {
 // flush makes a batch's reads in one request and hands each its responses,
 // then goes on with the next batch.
 func (db *DB) flush(batch []*firstRead) {
+	defer db.next()
 	var all []get
 	for _, f := range batch {
 		all = append(all, f.gets...)
@@ -182,7 +204,6 @@ func (db *DB) flush(batch []*firstRead) {
 		}
 		close(f.done)
 	}
-	db.next()
 }
 
 // read makes gets in one linearizable request: a plain Range for one, a
@@ -208,6 +229,19 @@ func (db *DB) do(gets []get, rev int64, serializable bool) ([]*pb.RangeResponse,
 		ops[i] = g.op(rev, serializable)
 	}
 	resp, err := db.cli.Txn(ctx).Then(ops...).Commit()
+	for err != nil && unavailable(err) {
+		// The client retries a Range that finds the cluster unavailable
+		// (no leader, a leader change), not a Txn, which may write; this
+		// one only reads, so it is sent again, as a Range would be.
+		t := time.NewTimer(readRetry)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, 0, err
+		case <-t.C:
+		}
+		resp, err = db.cli.Txn(ctx).Then(ops...).Commit()
+	}
 	if err != nil {
 		return nil, 0, err
 	}
@@ -219,4 +253,19 @@ func (db *DB) do(gets []get, rev int64, serializable bool) ([]*pb.RangeResponse,
 		}
 	}
 	return out, resp.Header.Revision, nil
+}
+
+// readRetry is the pause before a read-only Txn is sent again: the client's
+// own pause between retries of a Range.
+const readRetry = 25 * time.Millisecond
+
+// unavailable reports whether err says the cluster could not serve a
+// request for now (codes.Unavailable), as the client's retry of a Range
+// reads it.
+func unavailable(err error) bool {
+	var ee rpctypes.EtcdError
+	if errors.As(err, &ee) {
+		return ee.Code() == codes.Unavailable
+	}
+	return status.Code(err) == codes.Unavailable
 }

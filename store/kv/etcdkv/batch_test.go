@@ -4,6 +4,7 @@ package etcdkv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
@@ -29,6 +31,11 @@ type readCounter struct {
 	gets     atomic.Int64
 	hold     atomic.Pointer[chan struct{}] // the next read waits for it
 	held     chan struct{}                 // a read is being held
+	// holdAnswer, like hold, holds the next read, but once the cluster
+	// has answered it: the answer is made and not yet delivered.
+	holdAnswer atomic.Pointer[chan struct{}]
+	// failTxns read-only Txns fail as a leader change fails them.
+	failTxns atomic.Int32
 }
 
 func newReadCounter(t *testing.T) *readCounter {
@@ -44,6 +51,10 @@ func newReadCounter(t *testing.T) *readCounter {
 				return invoker(ctx, method, req, reply, cc, opts...) // a commit
 			}
 			rc.gets.Add(int64(len(tr.Success)))
+			if rc.failTxns.Add(-1) >= 0 {
+				rc.requests.Add(1)
+				return rpctypes.ErrGRPCLeaderChanged
+			}
 		default:
 			return invoker(ctx, method, req, reply, cc, opts...)
 		}
@@ -52,7 +63,12 @@ func newReadCounter(t *testing.T) *readCounter {
 			rc.held <- struct{}{}
 			<-*gate
 		}
-		return invoker(ctx, method, req, reply, cc, opts...)
+		err := invoker(ctx, method, req, reply, cc, opts...)
+		if gate := rc.holdAnswer.Swap(nil); gate != nil {
+			rc.held <- struct{}{}
+			<-*gate
+		}
+		return err
 	}
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   etcdtest.Shared(t).Endpoints(),
@@ -129,6 +145,19 @@ func TestFirstReadsShareRequests(t *testing.T) {
 		defer wg.Done()
 		got[i], errs[i] = readKey(db, "b", fmt.Sprint("k", i))
 	}
+	// One first read of several gets, which must come back as its own.
+	var pair [2]string
+	var pairErr error
+	wg.Add(1)
+	readPair := func() {
+		defer wg.Done()
+		pairErr = db.View(func(tx kv.Tx) error {
+			b := tx.Bucket([]byte("b"))
+			b.(kv.Prefetcher).Prefetch([]byte("k7"), []byte("k3"))
+			pair = [2]string{string(b.Get([]byte("k7"))), string(b.Get([]byte("k3")))}
+			return nil
+		})
+	}
 	wg.Add(1)
 	go read(0)
 	<-rc.held // the first read is under way, and held
@@ -136,7 +165,8 @@ func TestFirstReadsShareRequests(t *testing.T) {
 		wg.Add(1)
 		go read(i)
 	}
-	for range n {
+	go readPair()
+	for range n + 1 {
 		<-queued
 	}
 	close(gate)
@@ -147,8 +177,13 @@ func TestFirstReadsShareRequests(t *testing.T) {
 			t.Errorf("read %d: %q, %v; want %q", i, got[i], errs[i], want)
 		}
 	}
-	if r, g := rc.requests.Load()-before, rc.gets.Load()-beforeGets; r != 2 || g != n+1 {
-		t.Errorf("%d reads took %d requests of %d gets, want 2 of %d", n+1, r, g, n+1)
+	if pairErr != nil || pair != [2]string{"v7", "v3"} {
+		t.Errorf("read of two keys: %q, %v; want v7 and v3", pair, pairErr)
+	}
+	// The gets are the reads' keys, and for the read of two keys the
+	// generation key that checks its bucket (read.go).
+	if r, g := rc.requests.Load()-before, rc.gets.Load()-beforeGets; r != 2 || g < n+3 {
+		t.Errorf("%d reads took %d requests of %d gets, want 2 of at least %d", n+2, r, g, n+3)
 	}
 }
 
@@ -204,6 +239,95 @@ func TestStalledRequest(t *testing.T) {
 	}
 }
 
+// TestNoAnswerFromAnEarlierRequest: a read made while a request is under
+// way, after a write was acknowledged, is not answered by that request,
+// whose answer the cluster made before the write.
+func TestNoAnswerFromAnEarlierRequest(t *testing.T) {
+	rc := newReadCounter(t)
+	pfx := etcdtest.Prefix(t)
+	db := New(rc.cli, Config{Prefix: pfx})
+	t.Cleanup(func() { _ = db.Close() })
+	writer := New(newReadCounter(t).cli, Config{Prefix: pfx})
+	t.Cleanup(func() { _ = writer.Close() })
+	put := func(v string) {
+		update(t, writer, func(tx kv.Tx) error {
+			b, err := tx.CreateBucketIfNotExists([]byte("b"))
+			if err != nil {
+				return err
+			}
+			return b.Put([]byte("k"), []byte(v))
+		})
+	}
+	put("old")
+	if v, err := readKey(db, "b", "k"); err != nil || v != "old" {
+		t.Fatalf("read: %q, %v", v, err)
+	}
+	queued := make(chan struct{}, 1)
+	db.batch.mu.Lock()
+	db.batch.queued = func() { queued <- struct{}{} }
+	db.batch.stall = time.Hour
+	db.batch.mu.Unlock()
+
+	gate := make(chan struct{})
+	rc.holdAnswer.Store(&gate)
+	first := make(chan string, 1)
+	go func() {
+		v, _ := readKey(db, "b", "k")
+		first <- v
+	}()
+	<-rc.held // answered "old", not yet delivered
+	put("new")
+	second := make(chan string, 1)
+	go func() {
+		v, err := readKey(db, "b", "k")
+		if err != nil {
+			v = err.Error()
+		}
+		second <- v
+	}()
+	<-queued
+	close(gate)
+	if v := <-first; v != "old" {
+		t.Errorf("the held read: %q, want old", v)
+	}
+	if v := <-second; v != "new" {
+		t.Errorf("a read made after the write was acknowledged: %q, want new", v)
+	}
+}
+
+// TestReadRetriedThroughLeaderChange: a batched read that the cluster turns
+// away for a leader change is sent again, as the client does for a Range.
+func TestReadRetriedThroughLeaderChange(t *testing.T) {
+	rc := newReadCounter(t)
+	db := New(rc.cli, Config{Prefix: etcdtest.Prefix(t)})
+	t.Cleanup(func() { _ = db.Close() })
+	update(t, db, func(tx kv.Tx) error {
+		b, err := tx.CreateBucket([]byte("b"))
+		if err != nil {
+			return err
+		}
+		return errors.Join(b.Put([]byte("x"), []byte("1")), b.Put([]byte("y"), []byte("2")))
+	})
+	if v, err := readKey(db, "b", "x"); err != nil || v != "1" {
+		t.Fatalf("read: %q, %v", v, err) // the process has seen the bucket
+	}
+	rc.failTxns.Store(2)
+	before := rc.requests.Load()
+	var got [2]string
+	err := db.View(func(tx kv.Tx) error {
+		b := tx.Bucket([]byte("b"))
+		b.(kv.Prefetcher).Prefetch([]byte("x"), []byte("y"))
+		got = [2]string{string(b.Get([]byte("x"))), string(b.Get([]byte("y")))}
+		return nil
+	})
+	if err != nil || got != [2]string{"1", "2"} {
+		t.Fatalf("read through two leader changes: %q, %v", got, err)
+	}
+	if n := rc.requests.Load() - before; n != 3 {
+		t.Errorf("took %d requests, want 3 (two turned away)", n)
+	}
+}
+
 // TestBatchesAreLinearizable: under a stream of concurrent reads that keeps
 // the process's first reads batched, a read made after a write was
 // acknowledged (through another client) sees it.
@@ -212,6 +336,7 @@ func TestBatchesAreLinearizable(t *testing.T) {
 	pfx := etcdtest.Prefix(t)
 	readers := New(rc.cli, Config{Prefix: pfx})
 	t.Cleanup(func() { _ = readers.Close() })
+	readers.batch.stall = time.Hour // batches however slow the machine
 	writer := New(newReadCounter(t).cli, Config{Prefix: pfx})
 	t.Cleanup(func() { _ = writer.Close() })
 	put := func(i int) {
