@@ -4,7 +4,6 @@ package etcdkv
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -84,9 +83,31 @@ func newReadCounter(t *testing.T) *readCounter {
 	return rc
 }
 
-func update(t *testing.T, db kv.DB, fn func(kv.Tx) error) {
+// openOn opens the installation at pfx through rc's client.
+func openOn(t *testing.T, rc *readCounter, pfx string) *DB {
 	t.Helper()
-	if err := db.Update(fn); err != nil {
+	db := New(rc.cli, Config{Prefix: pfx})
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+// putB puts key/value pairs kvs into bucket b, made if need be, in one
+// Update.
+func putB(t *testing.T, db kv.DB, kvs ...string) {
+	t.Helper()
+	err := db.Update(func(tx kv.Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte("b"))
+		if err != nil {
+			return err
+		}
+		for i := 0; i+1 < len(kvs); i += 2 {
+			if err := b.Put([]byte(kvs[i]), []byte(kvs[i+1])); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 }
@@ -109,21 +130,13 @@ func readKey(db kv.DB, b, key string) (string, error) {
 // for it and then go together in one request, each with its own answer.
 func TestFirstReadsShareRequests(t *testing.T) {
 	rc := newReadCounter(t)
-	db := New(rc.cli, Config{Prefix: etcdtest.Prefix(t)})
-	t.Cleanup(func() { _ = db.Close() })
+	db := openOn(t, rc, etcdtest.Prefix(t))
 	const n = 40
-	update(t, db, func(tx kv.Tx) error {
-		b, err := tx.CreateBucket([]byte("b"))
-		if err != nil {
-			return err
-		}
-		for i := range n + 1 {
-			if err := b.Put([]byte(fmt.Sprint("k", i)), []byte(fmt.Sprint("v", i))); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	var kvs []string
+	for i := range n + 1 {
+		kvs = append(kvs, fmt.Sprint("k", i), fmt.Sprint("v", i))
+	}
+	putB(t, db, kvs...)
 	// The process has seen the bucket: each View below is one get.
 	if v, err := readKey(db, "b", "k0"); err != nil || v != "v0" {
 		t.Fatalf("read: %q, %v", v, err)
@@ -191,15 +204,8 @@ func TestFirstReadsShareRequests(t *testing.T) {
 // longer than the stall bound do not wait for it.
 func TestStalledRequest(t *testing.T) {
 	rc := newReadCounter(t)
-	db := New(rc.cli, Config{Prefix: etcdtest.Prefix(t)})
-	t.Cleanup(func() { _ = db.Close() })
-	update(t, db, func(tx kv.Tx) error {
-		b, err := tx.CreateBucket([]byte("b"))
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte("k"), []byte("v"))
-	})
+	db := openOn(t, rc, etcdtest.Prefix(t))
+	putB(t, db, "k", "v")
 	if _, err := readKey(db, "b", "k"); err != nil {
 		t.Fatal(err)
 	}
@@ -243,21 +249,11 @@ func TestStalledRequest(t *testing.T) {
 // way, after a write was acknowledged, is not answered by that request,
 // whose answer the cluster made before the write.
 func TestNoAnswerFromAnEarlierRequest(t *testing.T) {
-	rc := newReadCounter(t)
 	pfx := etcdtest.Prefix(t)
-	db := New(rc.cli, Config{Prefix: pfx})
-	t.Cleanup(func() { _ = db.Close() })
-	writer := New(newReadCounter(t).cli, Config{Prefix: pfx})
-	t.Cleanup(func() { _ = writer.Close() })
-	put := func(v string) {
-		update(t, writer, func(tx kv.Tx) error {
-			b, err := tx.CreateBucketIfNotExists([]byte("b"))
-			if err != nil {
-				return err
-			}
-			return b.Put([]byte("k"), []byte(v))
-		})
-	}
+	rc := newReadCounter(t)
+	db := openOn(t, rc, pfx)
+	writer := openOn(t, newReadCounter(t), pfx)
+	put := func(v string) { putB(t, writer, "k", v) }
 	put("old")
 	if v, err := readKey(db, "b", "k"); err != nil || v != "old" {
 		t.Fatalf("read: %q, %v", v, err)
@@ -299,15 +295,8 @@ func TestNoAnswerFromAnEarlierRequest(t *testing.T) {
 // away for a leader change is sent again, as the client does for a Range.
 func TestReadRetriedThroughLeaderChange(t *testing.T) {
 	rc := newReadCounter(t)
-	db := New(rc.cli, Config{Prefix: etcdtest.Prefix(t)})
-	t.Cleanup(func() { _ = db.Close() })
-	update(t, db, func(tx kv.Tx) error {
-		b, err := tx.CreateBucket([]byte("b"))
-		if err != nil {
-			return err
-		}
-		return errors.Join(b.Put([]byte("x"), []byte("1")), b.Put([]byte("y"), []byte("2")))
-	})
+	db := openOn(t, rc, etcdtest.Prefix(t))
+	putB(t, db, "x", "1", "y", "2")
 	if v, err := readKey(db, "b", "x"); err != nil || v != "1" {
 		t.Fatalf("read: %q, %v", v, err) // the process has seen the bucket
 	}
@@ -332,22 +321,12 @@ func TestReadRetriedThroughLeaderChange(t *testing.T) {
 // the process's first reads batched, a read made after a write was
 // acknowledged (through another client) sees it.
 func TestBatchesAreLinearizable(t *testing.T) {
-	rc := newReadCounter(t)
 	pfx := etcdtest.Prefix(t)
-	readers := New(rc.cli, Config{Prefix: pfx})
-	t.Cleanup(func() { _ = readers.Close() })
+	rc := newReadCounter(t)
+	readers := openOn(t, rc, pfx)
 	readers.batch.stall = time.Hour // batches however slow the machine
-	writer := New(newReadCounter(t).cli, Config{Prefix: pfx})
-	t.Cleanup(func() { _ = writer.Close() })
-	put := func(i int) {
-		update(t, writer, func(tx kv.Tx) error {
-			b, err := tx.CreateBucketIfNotExists([]byte("b"))
-			if err != nil {
-				return err
-			}
-			return b.Put([]byte("n"), []byte(strconv.Itoa(i)))
-		})
-	}
+	writer := openOn(t, newReadCounter(t), pfx)
+	put := func(i int) { putB(t, writer, "n", strconv.Itoa(i)) }
 	put(0)
 
 	ctx, stop := context.WithCancel(t.Context())
