@@ -42,9 +42,9 @@ const maxBatchKeys = 128
 
 // A read that has waited stall for a batch takes it for granted that the
 // requests under way have met trouble (an election, a member gone): it sends
-// the reads that wait, itself among them, in a request of its own (up to
-// maxStalled under way) rather than wait for the others to time out, so the
-// process recovers as soon as the cluster does.
+// the reads that wait, from the oldest and as many as one Txn takes, in a
+// request of its own (up to maxStalled under way) rather than wait for the
+// others to time out, so the process recovers as soon as the cluster does.
 const (
 	stall      = 100 * time.Millisecond
 	maxStalled = 16
