@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
 	"github.com/salesos/portal/data"
@@ -157,16 +155,7 @@ func TestEtcd_RoundTrips(t *testing.T) {
 		}
 		return invoker(ctx, method, req, reply, cc, opts...)
 	}
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   etcdtest.Shared(t).Endpoints(),
-		DialTimeout: 5 * time.Second,
-		Logger:      zap.NewNop(),
-		DialOptions: []grpc.DialOption{grpc.WithUnaryInterceptor(count)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cli.Close() })
+	cli := etcdtest.Shared(t).Client(t, grpc.WithUnaryInterceptor(count))
 	clk := &stClock{t: storeT0}
 	db, err := store.OpenKV(etcdkv.New(cli, etcdkv.Config{Prefix: etcdtest.Prefix(t)}), "etcd", clk.Now, store.Options{})
 	if err != nil {

@@ -8,11 +8,9 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
 	"github.com/salesos/portal/store/kv/etcdkv"
@@ -76,18 +74,7 @@ func (c *testCluster) client(t testing.TB) *clientv3.Client {
 		}
 		return nil
 	}
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:          c.Endpoints(),
-		DialTimeout:        5 * time.Second,
-		Logger:             zap.NewNop(),
-		DialOptions:        []grpc.DialOption{grpc.WithUnaryInterceptor(count)},
-		MaxCallSendMsgSize: 4 << 20,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cli.Close() })
-	return cli
+	return c.Client(t, grpc.WithUnaryInterceptor(count))
 }
 
 // prefix is a fresh installation prefix on the shared cluster.

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
 	"github.com/salesos/portal/store/kv"
@@ -37,16 +35,7 @@ func TestWatchFromCall(t *testing.T) {
 				}
 				return streamer(ctx, desc, cc, method, opts...)
 			}
-			cli, err := clientv3.New(clientv3.Config{
-				Endpoints:   theCluster(t).Endpoints(),
-				DialTimeout: 5 * time.Second,
-				Logger:      zap.NewNop(),
-				DialOptions: []grpc.DialOption{grpc.WithStreamInterceptor(hold)},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = cli.Close() })
+			cli := theCluster(t).Client(t, grpc.WithStreamInterceptor(hold))
 			cfg := etcdkv.Config{Prefix: prefix(t)}
 			watcher := etcdkv.New(cli, cfg)
 			t.Cleanup(func() { _ = watcher.Close() })

@@ -20,7 +20,10 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
 )
 
 var (
@@ -139,6 +142,25 @@ func (c *Cluster) Endpoints() []string {
 		eps = append(eps, cfg.AdvertiseClientUrls[0].String())
 	}
 	return eps
+}
+
+// Client connects to every member with opts (interceptors a test counts or
+// holds requests with); it is closed with the test. A request may carry up
+// to 4 MiB, more than the members take, so tests can reach their limit.
+func (c *Cluster) Client(t testing.TB, opts ...grpc.DialOption) *clientv3.Client {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:          c.Endpoints(),
+		DialTimeout:        5 * time.Second,
+		Logger:             zap.NewNop(),
+		DialOptions:        opts,
+		MaxCallSendMsgSize: 4 << 20,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cli.Close() })
+	return cli
 }
 
 var prefixes atomic.Int64
